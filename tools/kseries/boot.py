@@ -1,0 +1,211 @@
+"""Boot a built kernel with virtme-ng, run a command, check the console.
+
+The command runs inside the guest between two unique marker lines, so
+its output and exit status can be read back whether virtme-ng delivers
+them on its script channel or on the console.  The whole console goes
+to a log file and is scanned for kernel splats.  An infrastructure
+flake (QEMU does not start, the guest dies before running the command)
+is retried once, and the result records that it was.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import splat as splat_mod
+from .build import make_env
+from .errors import InfraError, KseriesError, UsageError
+from .progress import Progress
+
+_KVM_PROBE = ["qemu-system-x86_64", "-accel", "kvm", "-cpu", "host", "-machine", "q35",
+              "-display", "none", "-nodefaults", "-monitor", "none", "-S"]
+
+
+@dataclass
+class BootResult:
+    command: str
+    returncode: int | None
+    output: str
+    console_log: Path
+    splats: list[splat_mod.Splat]
+    seconds: float
+    kvm: bool
+    attempts: int = 1
+    retry_reason: str = ""
+    timed_out: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.splats and not self.timed_out
+
+    def raise_for_failure(self) -> None:
+        if self.splats:
+            first = self.splats[0]
+            raise KseriesError(
+                f"kernel {first.kind} splat in the guest ({len(self.splats)} in all): "
+                + " | ".join(first.lines[:4]),
+                f"console log: {self.console_log}")
+        if self.timed_out:
+            raise KseriesError(f"the guest did not finish `{self.command}` in time",
+                               f"console log: {self.console_log}")
+        if self.returncode != 0:
+            tail = " | ".join(self.output.strip().splitlines()[-3:])
+            raise KseriesError(f"`{self.command}` exited {self.returncode} in the guest: {tail}",
+                               f"console log: {self.console_log}")
+
+
+def kvm_usable(timeout: float = 3.0) -> tuple[bool, str]:
+    """Whether QEMU can really use KVM here (opening /dev/kvm is not enough).
+
+    A nested host such as kvm_pvm opens /dev/kvm but aborts QEMU's -cpu
+    host on an MSR write; a usable KVM keeps QEMU paused (-S) until killed.
+    """
+    if os.environ.get("KSERIES_KVM") == "0":
+        return False, "KSERIES_KVM=0"
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return False, "/dev/kvm is missing or not accessible"
+    try:
+        proc = subprocess.Popen(_KVM_PROBE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                text=True)
+    except FileNotFoundError:
+        return False, "qemu-system-x86_64 is not installed"
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return True, "QEMU started with -accel kvm -cpu host"
+    reason = (err.strip().splitlines() or [f"exit {proc.returncode}"])[0]
+    return False, f"QEMU with KVM failed: {reason}"
+
+
+@dataclass(frozen=True)
+class GuestSpec:
+    """How to start the guest."""
+
+    outdir: Path
+    cpus: int = 2
+    memory: str = "2G"
+    append: str = ""
+    rwdirs: tuple[Path, ...] = ()
+    cwd: Path | None = None
+    timeout: int = 900
+    vng: str = "vng"
+
+
+def _wrap(command: str, nonce: str) -> str:
+    return (f"echo ==KSERIES-BEGIN-{nonce}==; ( {command} ); "
+            f"echo ==KSERIES-END-{nonce}== rc=$?")
+
+
+def vng_command(spec: GuestSpec, script: str, kvm: bool) -> list[str]:
+    cmd = [spec.vng, "--verbose", "--cpus", str(spec.cpus), "--memory", spec.memory,
+           "--run", str(spec.outdir / "arch" / "x86" / "boot" / "bzImage")]
+    if not kvm:
+        cmd.append("--disable-kvm")
+    if spec.append:
+        cmd += ["--append", spec.append]
+    for rwdir in spec.rwdirs:
+        cmd += ["--rwdir", str(rwdir)]
+    if spec.cwd:
+        cmd += ["--cwd", str(spec.cwd)]
+    cmd += ["--exec", script]
+    return cmd
+
+
+def parse_output(console: str, nonce: str) -> tuple[str, int | None]:
+    """The command's output and exit status from between the markers."""
+    begin = console.find(f"==KSERIES-BEGIN-{nonce}==")
+    end = re.search(rf"==KSERIES-END-{nonce}== rc=(\d+)", console)
+    if begin < 0:
+        return "", None
+    start = console.find("\n", begin) + 1
+    if end is None:
+        return console[start:], None
+    stop = console.rfind("\n", 0, end.start()) + 1 if end.start() > start else start
+    return console[start:stop], int(end.group(1))
+
+
+def _run_once(spec: GuestSpec, command: str, log: Path, kvm: bool) -> tuple[str, int | None,
+                                                                            bool, int]:
+    nonce = uuid.uuid4().hex[:12]
+    cmd = vng_command(spec, _wrap(command, nonce), kvm)
+    env = make_env()
+    timed_out = False
+    with log.open("w") as fh:
+        fh.write(f"# {shlex.join(cmd)}\n")
+        fh.flush()
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            vng_rc = proc.wait(timeout=spec.timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            os.killpg(proc.pid, signal.SIGKILL)
+            vng_rc = proc.wait()
+    console = log.read_text(errors="replace")
+    output, rc = parse_output(console, nonce)
+    return output, rc, timed_out, vng_rc
+
+
+def _flake_reason(console: str, rc: int | None, timed_out: bool, vng_rc: int) -> str:
+    """Why a run looks like an infrastructure failure, or '' if it does not."""
+    if rc is not None:
+        return ""
+    if "Linux version" not in console:
+        return f"QEMU/virtme-ng failed before the kernel started (exit {vng_rc})"
+    if "==KSERIES-BEGIN-" not in console.split("# ", 1)[-1].split("\n", 1)[-1]:
+        what = "timed out" if timed_out else "died"
+        return f"the guest {what} before running the command"
+    return ""
+
+
+def run(spec: GuestSpec, command: str, console_log: Path, progress: Progress,
+        kvm: bool | None = None, retries: int = 1) -> BootResult:
+    """Boot, run ``command`` in the guest, and collect what happened."""
+    image = spec.outdir / "arch" / "x86" / "boot" / "bzImage"
+    if not image.exists():
+        raise UsageError(f"no kernel image at {image}", "build the kernel first (`kseries build`)")
+    if kvm is None:
+        kvm, why = kvm_usable()
+        progress.say(f"boot: {'KVM' if kvm else 'TCG (no KVM: ' + why + ')'}")
+    console_log.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    attempts = 0
+    reason = ""
+    while True:
+        attempts += 1
+        log = console_log if attempts == 1 else console_log.with_suffix(f".try{attempts}.log")
+        progress.say(f"boot: attempt {attempts}: {command!r} (console: {log})")
+        output, rc, timed_out, vng_rc = _run_once(spec, command, log, kvm)
+        console = log.read_text(errors="replace")
+        flake = _flake_reason(console, rc, timed_out, vng_rc)
+        if flake and attempts <= retries:
+            reason = flake
+            progress.say(f"boot: infrastructure flake ({flake}); retrying once")
+            continue
+        break
+    if attempts > 1 and console_log != log:
+        # Keep the first attempt's log for the record; report the last one.
+        console_log = log
+    if flake and not timed_out and rc is None:
+        splats = splat_mod.find(console)
+        if not splats:
+            raise InfraError(f"{flake}, also after {attempts} attempts",
+                             f"see {console_log}; is qemu-system-x86 installed?")
+    result = BootResult(command=command, returncode=rc, output=output,
+                        console_log=console_log, splats=splat_mod.find(console),
+                        seconds=time.monotonic() - t0, kvm=kvm, attempts=attempts,
+                        retry_reason=reason, timed_out=timed_out)
+    progress.say(f"boot: exit {rc}, {len(result.splats)} splats, {result.seconds:.0f}s"
+                 + (f", retried once ({reason})" if attempts > 1 else ""))
+    return result

@@ -1,0 +1,188 @@
+"""kseries: fetch the pinned tree, apply and export the series, build,
+run KUnit, boot the result and run commands in it.
+
+A thin command-line layer over the modules of this package; every
+failure ends with one line naming the problem and one saying what to do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from . import boot, build, kunit_run, paths, pipeline, series, tree
+from .errors import KseriesError
+from .progress import Progress
+
+
+def _layout(args: argparse.Namespace) -> paths.Layout:
+    return paths.layout(manifest_path=args.manifest, tree=args.tree, base=args.base,
+                        patches=getattr(args, "patches", None), work=args.work)
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    lay = _layout(args)
+    tree.fetch(lay.manifest, dest=args.tree, deb=args.deb, progress=Progress())
+    return 0
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    lay = _layout(args)
+    tree.open_tree(lay.tree, lay.base)
+    res = series.apply(lay.tree, lay.base, args.branch or lay.manifest.branch, lay.patches,
+                       Progress(), force=args.force)
+    print(f"applied {len(res.applied)} patches; {res.branch} is at {res.head[:12]}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    lay = _layout(args)
+    tree.open_tree(lay.tree, lay.base)
+    series.export(lay.tree, lay.base, args.branch or lay.manifest.branch, lay.patches,
+                  Progress(), reroll=args.reroll)
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    lay = _layout(args)
+    tree.open_tree(lay.tree, lay.base)
+    frags = args.config or lay.fragments(with_series=not args.no_series, debug=not args.no_debug)
+    outdir = args.outdir or lay.work / ("x86_64-debug" if not args.no_debug else "x86_64")
+    res = build.build(lay.tree, outdir, frags, Progress())
+    print(f"built {res.release} in {res.outdir} ({res.steps} steps, {res.seconds:.0f}s)")
+    return 0
+
+
+def cmd_kunit(args: argparse.Namespace) -> int:
+    lay = _layout(args)
+    tree.open_tree(lay.tree, lay.base)
+    kcfg = args.kunitconfig or lay.kunit / "vhost_blk.kunitconfig"
+    res = kunit_run.run(lay.tree, kcfg, args.build_dir or lay.work / f"kunit-{args.arch}",
+                        Progress(), arch=args.arch)
+    for case in res.cases:
+        print(f"{case.status:<5} {case.full_name}")
+    print(res.summary())
+    return 0 if res.ok else 1
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    lay = _layout(args)
+    if not args.cmd:
+        raise KseriesError("no command given", "e.g. `kseries run -- uname -r`")
+    command = args.cmd[0] if len(args.cmd) == 1 else shlex.join(args.cmd)
+    outdir = args.outdir or lay.work / "x86_64-debug"
+    spec = boot.GuestSpec(outdir=outdir, cpus=args.cpus, memory=args.memory,
+                          append=args.append, cwd=lay.root, timeout=args.timeout,
+                          rwdirs=tuple(args.rwdir))
+    log = args.console_log or lay.work / "logs" / "run-console.log"
+    res = boot.run(spec, command, log, Progress())
+    sys.stdout.write(res.output)
+    res.raise_for_failure()
+    return 0
+
+
+def cmd_all(args: argparse.Namespace) -> int:
+    lay = _layout(args)
+    progress = Progress()
+    report = pipeline.run_main(lay, progress, kunit_arch=args.kunit_arch,
+                               skip=frozenset(args.skip))
+    print(report.table())
+    print(f"report: {lay.work / 'report.json'}")
+    print("RESULT: " + ("PASS" if report.ok else "FAIL"))
+    return 0 if report.ok else 1
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--manifest", type=Path, default=None,
+                   help="pin of the base tree (default: kernel-tree/manifest.toml)")
+    p.add_argument("--tree", type=Path, default=None,
+                   help="kernel git tree (default: kernel-tree/linux, fetched)")
+    p.add_argument("--base", default=None, help="base ref in the tree (default: the pinned tag)")
+    p.add_argument("--work", type=Path, default=None,
+                   help="build and log directory (default: build/, or $KSERIES_WORK)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kseries", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("all", help="main job: fetch, apply, build, KUnit, boot, report")
+    _common(p)
+    p.add_argument("--patches", type=Path, default=None, help="series directory (patches/)")
+    p.add_argument("--kunit-arch", default="um", choices=["um", "x86_64"])
+    p.add_argument("--skip", action="append", default=[], choices=["kunit", "boot"])
+    p.set_defaults(func=cmd_all)
+
+    p_tree = sub.add_parser("tree", help="the pinned base tree")
+    tsub = p_tree.add_subparsers(dest="tree_command", required=True, metavar="SUBCOMMAND")
+    p = tsub.add_parser("fetch", help="download, verify and import the pinned tree")
+    _common(p)
+    p.add_argument("--deb", type=Path, default=None,
+                   help="use this downloaded .deb instead of apt-get download")
+    p.set_defaults(func=cmd_fetch)
+
+    for name, func, text in (("apply", cmd_apply, "create the series branch and git am patches/"),
+                             ("export", cmd_export, "regenerate patches/ from the series branch")):
+        p = sub.add_parser(name, help=text)
+        _common(p)
+        p.add_argument("--patches", type=Path, default=None, help="series directory (patches/)")
+        p.add_argument("--branch", default=None, help="series branch (default from manifest)")
+        if name == "apply":
+            p.add_argument("--force", action="store_true",
+                           help="recreate the branch even if it has commits")
+        else:
+            p.add_argument("-v", "--reroll", type=int, default=None, help="series version N")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("build", help="configure and build the kernel (O= directory)")
+    _common(p)
+    p.add_argument("--outdir", type=Path, default=None)
+    p.add_argument("--config", type=Path, action="append", default=None,
+                   help="config fragment (repeatable; default: the project's)")
+    p.add_argument("--no-debug", action="store_true", help="leave out debug.config")
+    p.add_argument("--no-series", action="store_true", help="leave out vhost-blk.config")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("kunit", help="run KUnit with the tree's kunit.py")
+    _common(p)
+    p.add_argument("--kunitconfig", type=Path, default=None)
+    p.add_argument("--arch", default="um", choices=["um", "x86_64"])
+    p.add_argument("--build-dir", type=Path, default=None)
+    p.set_defaults(func=cmd_kunit)
+
+    p = sub.add_parser("run", help="boot the built kernel and run a command in it")
+    _common(p)
+    p.add_argument("--outdir", type=Path, default=None, help="build directory to boot")
+    p.add_argument("--cpus", type=int, default=2)
+    p.add_argument("--memory", default="2G")
+    p.add_argument("--append", default="", help="extra kernel command line")
+    p.add_argument("--rwdir", type=Path, action="append", default=[])
+    p.add_argument("--timeout", type=int, default=900)
+    p.add_argument("--console-log", type=Path, default=None)
+    p.add_argument("cmd", nargs=argparse.REMAINDER, help="command to run in the guest")
+    p.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "cmd", None) and args.cmd[0] == "--":
+        args.cmd = args.cmd[1:]
+    try:
+        return int(args.func(args))
+    except KseriesError as err:
+        print(f"kseries: error: {err.message}", file=sys.stderr)
+        if err.hint:
+            print(f"kseries: hint: {err.hint}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("kseries: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

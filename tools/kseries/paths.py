@@ -1,0 +1,58 @@
+"""Where things live in a project checkout, and overrides from the CLI."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import manifest as manifest_mod
+from . import tree as tree_mod
+from .manifest import Manifest
+
+
+def project_root() -> Path:
+    """The checkout this package was loaded from (tools/kseries/..)."""
+    return Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+    manifest: Manifest
+    tree: Path
+    base: str
+    patches: Path
+    work: Path
+
+    @property
+    def configs(self) -> Path:
+        return self.root / "kernel-tree" / "configs"
+
+    @property
+    def kunit(self) -> Path:
+        return self.root / "kunit"
+
+    def fragments(self, with_series: bool, debug: bool = True) -> list[Path]:
+        names = ["base.config"]
+        if with_series:
+            names.append("vhost-blk.config")
+        if debug:
+            names.append("debug.config")
+        return [self.configs / name for name in names]
+
+
+def layout(manifest_path: Path | None = None, tree: Path | None = None,
+           base: str | None = None, patches: Path | None = None,
+           work: Path | None = None) -> Layout:
+    root = project_root()
+    man = manifest_mod.load(manifest_path or root / "kernel-tree" / "manifest.toml")
+    work = work or Path(os.environ.get("KSERIES_WORK", root / "build"))
+    return Layout(
+        root=root,
+        manifest=man,
+        tree=(tree or tree_mod.default_tree_dir(man)).resolve(),
+        base=base or man.tag,
+        patches=(patches or root / man.patches).resolve(),
+        work=work.resolve(),
+    )

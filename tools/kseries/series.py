@@ -1,0 +1,180 @@
+"""Apply patches/ to a branch of the kernel tree, and export it back.
+
+``apply`` creates the series branch from the base and runs ``git am``
+one patch at a time, so a failure names the patch and the file.
+``export`` runs ``git format-patch`` with options that make its output
+depend only on the commits (zeroed From line, no git version
+signature, a fixed cover letter date), so the same branch always gives
+byte-identical files.  The cover letter's subject and text live in the
+branch description while the series is in the tree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+
+from .errors import KseriesError, UsageError
+from .progress import Progress
+
+COVER = "0000-cover-letter.patch"
+SERIES_FILE = "series"
+_PATCH_FAILED = re.compile(r"^error: (?:patch failed: (\S+?):(\d+)|(\S+): (.*))$", re.M)
+_SUBJECT = re.compile(r"^Subject: (?:\[[^\]]*\] ?)?(.*(?:\n[ \t].*)*)", re.M)
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    branch: str
+    applied: list[str]
+    head: str
+
+
+def list_patches(patches_dir: Path) -> list[Path]:
+    """Patches in order: the ``series`` file if present, else by name."""
+    if not patches_dir.is_dir():
+        raise UsageError(f"patch directory {patches_dir} does not exist",
+                         "create it with `kseries export` or pass the right directory")
+    series = patches_dir / SERIES_FILE
+    if series.exists():
+        names = [line.strip() for line in series.read_text().splitlines()
+                 if line.strip() and not line.startswith("#")]
+        paths = [patches_dir / name for name in names]
+        for path in paths:
+            if not path.is_file():
+                raise UsageError(f"{series} lists {path.name}, which does not exist",
+                                 "regenerate patches/ with `kseries export`")
+    else:
+        paths = sorted(p for p in patches_dir.glob("*.patch") if p.name != COVER)
+    for path in paths:
+        head = path.read_text(errors="replace")[:4096]
+        if not head.startswith("From ") or "\nSubject:" not in head:
+            raise UsageError(f"{path} is not a git format-patch file (no From/Subject header)",
+                             "remove it from the patch directory or regenerate the series")
+    return paths
+
+
+def cover_text(patches_dir: Path) -> str | None:
+    """Subject line and body of the cover letter, without the shortlog."""
+    cover = patches_dir / COVER
+    if not cover.exists():
+        return None
+    text = cover.read_text()
+    header, _, body = text.partition("\n\n")
+    m = _SUBJECT.search(header)
+    subject = re.sub(r"\s*\n[ \t]+", " ", m.group(1)).strip() if m else "vhost-blk"
+    # format-patch appends the shortlog after the description; cut it.
+    body = re.split(r"\n[^\n]+ \(\d+\):\n", body, maxsplit=1)[0]
+    body = body.split("\n---\n")[0].rstrip()
+    return f"{subject}\n\n{body}\n"
+
+
+def _check_clean(repo: git.Repo) -> None:
+    if repo.is_dirty(untracked_files=False):
+        raise UsageError(f"the kernel tree {repo.working_tree_dir} has uncommitted changes",
+                         "commit or stash them first (nothing is overwritten)")
+    if (Path(repo.git_dir) / "rebase-apply").exists():
+        raise UsageError(f"a `git am` is in progress in {repo.working_tree_dir}",
+                         "finish it or run `git am --abort` there")
+
+
+def _am_failure(patch: Path, stderr: str) -> KseriesError:
+    files = []
+    for m in _PATCH_FAILED.finditer(stderr):
+        files.append(f"{m.group(1)}:{m.group(2)}" if m.group(1) else f"{m.group(3)} ({m.group(4)})")
+    if files:
+        where = ", ".join(dict.fromkeys(files))
+    else:
+        lines = stderr.strip().splitlines()
+        where = lines[-1] if lines else "git am failed without a message"
+    return KseriesError(f"patch {patch.name} does not apply: {where}",
+                        "rebase the series onto the base in the tree, commit, and "
+                        "run `kseries export`")
+
+
+def apply(repo_path: Path, base: str, branch: str, patches_dir: Path,
+          progress: Progress, force: bool = False) -> ApplyResult:
+    """Create ``branch`` at ``base`` and ``git am`` every patch onto it."""
+    patches = list_patches(patches_dir)
+    repo = git.Repo(repo_path)
+    _check_clean(repo)
+    try:
+        base_sha = repo.commit(base).hexsha
+    except (git.BadName, ValueError):
+        raise UsageError(f"base {base!r} does not exist in {repo_path}",
+                         "fetch the pinned tree or give --base REF") from None
+    if branch in repo.heads and not force:
+        tip = repo.heads[branch].commit
+        if repo.git.rev_list("--count", f"{base_sha}..{tip.hexsha}") != "0":
+            raise UsageError(f"branch {branch} already exists in {repo_path} with commits",
+                             "export it first if it has work, then use --force to recreate it")
+    repo.git.checkout("-q", "-B", branch, base_sha)
+    description = cover_text(patches_dir)
+    if description:
+        repo.git.config(f"branch.{branch}.description", description)
+    for i, patch in enumerate(patches, 1):
+        progress.say(f"apply [{i}/{len(patches)}] {patch.name}")
+        try:
+            repo.git.am("--committer-date-is-author-date", str(patch.resolve()))
+        except git.GitCommandError as exc:
+            with contextlib.suppress(git.GitCommandError):
+                repo.git.am("--abort")
+            repo.git.checkout("-q", base_sha)
+            repo.git.branch("-D", branch)
+            raise _am_failure(patch, str(exc.stderr)) from None
+    return ApplyResult(branch, [p.name for p in patches], repo.head.commit.hexsha)
+
+
+def export(repo_path: Path, base: str, branch: str, patches_dir: Path,
+           progress: Progress, reroll: int | None = None) -> list[Path]:
+    """Regenerate ``patches_dir`` from ``base..branch``, reproducibly."""
+    repo = git.Repo(repo_path)
+    if branch not in repo.heads:
+        raise UsageError(f"branch {branch} does not exist in {repo_path}",
+                         "run `kseries apply` first, or give --branch")
+    count = int(repo.git.rev_list("--count", f"{base}..{branch}"))
+    if count == 0:
+        raise UsageError(f"branch {branch} has no commits on top of {base}",
+                         "commit the series in the tree first")
+    if not repo.git.config("--get", f"branch.{branch}.description", with_exceptions=False):
+        repo.git.config(f"branch.{branch}.description",
+                        "vhost-blk: in-kernel virtio-blk backend\n\n*** BLURB HERE ***\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        args = ["--zero-commit", "--no-signature", "--cover-letter",
+                "--cover-from-description=subject", f"--base={repo.commit(base).hexsha}",
+                "--no-attach", "--thread=shallow", "-o", tmp, f"{base}..{branch}"]
+        if reroll:
+            args.insert(0, f"-v{reroll}")
+        out = repo.git.format_patch(*args, env={"GIT_COMMITTER_DATE": "2000-01-01T00:00:00Z"})
+        files = [Path(line) for line in out.splitlines()]
+        for path in files:
+            _stabilise(path, repo, branch)
+        patches_dir.mkdir(parents=True, exist_ok=True)
+        for old in patches_dir.glob("*.patch"):
+            old.unlink()
+        written = []
+        for path in files:
+            name = re.sub(r"^v\d+-", "", path.name)
+            dest = patches_dir / name
+            shutil.copyfile(path, dest)
+            written.append(dest)
+    names = [p.name for p in written if p.name != COVER]
+    (patches_dir / SERIES_FILE).write_text("\n".join(names) + "\n")
+    progress.say(f"exported {len(names)} patches and a cover letter to {patches_dir}")
+    return written
+
+
+def _stabilise(path: Path, repo: git.Repo, branch: str) -> None:
+    """Give the cover letter the tip's author date instead of 'now'."""
+    if not path.name.endswith(COVER):
+        return
+    date = repo.git.log("-1", "--format=%aD", branch)
+    text = path.read_text()
+    text = re.sub(r"^Date: .*$", f"Date: {date}", text, count=1, flags=re.M)
+    path.write_text(text)

@@ -1,0 +1,224 @@
+"""Obtain the pinned kernel tree and import it into git.
+
+``fetch()`` downloads Debian's linux-source package at the exact pinned
+version with ``apt-get download`` (no root, no system-wide install),
+unpacks it with ``dpkg-deb -x``, checks both sha256 sums, extracts the
+tarball and imports the result into git as one commit with a fixed
+author and date, so every machine gets the same base commit id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+
+from .errors import InfraError, UsageError
+from .manifest import Manifest
+from .progress import Progress
+
+# Debian's tree ignores every top-level file with these two lines.
+_DEBIAN_IGNORE_LINES = ("/*", "!/debian/")
+_IMPORT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "kseries import",
+    "GIT_AUTHOR_EMAIL": "kseries@invalid",
+    "GIT_AUTHOR_DATE": "2000-01-01T00:00:00+0000",
+    "GIT_COMMITTER_NAME": "kseries import",
+    "GIT_COMMITTER_EMAIL": "kseries@invalid",
+    "GIT_COMMITTER_DATE": "2000-01-01T00:00:00+0000",
+}
+
+
+@dataclass(frozen=True)
+class Tree:
+    """A kernel git tree and the ref of the series' base in it."""
+
+    path: Path
+    base: str
+
+    @property
+    def repo(self) -> git.Repo:
+        return git.Repo(self.path)
+
+    def base_commit(self) -> str:
+        try:
+            return str(self.repo.commit(self.base).hexsha)
+        except (git.BadName, ValueError, git.GitCommandError):
+            raise UsageError(
+                f"base ref {self.base!r} does not exist in {self.path}",
+                "give an existing tag, branch or commit with --base",
+            ) from None
+
+
+def default_tree_dir(manifest: Manifest) -> Path:
+    return manifest.project_root / "kernel-tree" / "linux"
+
+
+def default_cache_dir(manifest: Manifest) -> Path:
+    return manifest.project_root / "kernel-tree" / "cache"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_hash(path: Path, expected: str, what: str) -> None:
+    actual = sha256_file(path)
+    if actual != expected:
+        raise UsageError(
+            f"{what} {path} has sha256 {actual}, the manifest pins {expected}",
+            "delete the file and fetch again; if Debian rebuilt the package, "
+            "move the pin in kernel-tree/manifest.toml",
+        )
+
+
+def open_tree(path: Path, base: str) -> Tree:
+    """A user-supplied or already imported tree; check it is usable."""
+    if not path.exists():
+        raise UsageError(
+            f"kernel tree {path} does not exist",
+            "run `kseries tree fetch` or pass --tree PATH to a kernel git checkout",
+        )
+    try:
+        git.Repo(path)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise UsageError(
+            f"{path} is not a git repository",
+            "pass --tree PATH to a kernel git checkout, or remove it and run `kseries tree fetch`",
+        ) from None
+    if not (path / "Makefile").is_file() or not (path / "Kconfig").is_file():
+        raise UsageError(f"{path} does not look like a kernel tree (no Makefile/Kconfig)",
+                         "pass --tree PATH to the top of a kernel source tree")
+    tree = Tree(path=path.resolve(), base=base)
+    tree.base_commit()
+    return tree
+
+
+def _available_versions(package: str) -> list[str]:
+    try:
+        out = subprocess.run(["apt-cache", "madison", package], capture_output=True,
+                             text=True, check=False).stdout
+    except FileNotFoundError:
+        return []
+    return [line.split("|")[1].strip() for line in out.splitlines() if line.count("|") >= 2]
+
+
+def download_deb(manifest: Manifest, cache: Path, progress: Progress) -> Path:
+    """Return the pinned .deb from the cache, downloading it if needed."""
+    cache.mkdir(parents=True, exist_ok=True)
+    deb = cache / manifest.deb_name
+    if deb.exists() and sha256_file(deb) == manifest.deb_sha256:
+        progress.say(f"using cached {deb}")
+        return deb
+    if shutil.which("apt-get") is None:
+        raise UsageError("apt-get is not installed, so the pinned package cannot be downloaded",
+                         f"put {manifest.deb_name} in {cache} or pass --deb PATH")
+    spec = f"{manifest.package}={manifest.debian_version}"
+    progress.say(f"downloading {spec} with apt-get download")
+    proc = subprocess.run(["apt-get", "download", spec], cwd=cache, capture_output=True,
+                          text=True, check=False)
+    if proc.returncode != 0 or not deb.exists():
+        versions = _available_versions(manifest.package)
+        detail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+        if versions and manifest.debian_version not in versions:
+            raise UsageError(
+                f"Debian no longer offers {spec} (apt said: {detail[0]}); "
+                f"available: {', '.join(versions)}",
+                "move the pin: set debian_version and both sha256 in kernel-tree/manifest.toml, "
+                "then run `kseries apply` to see whether the series still applies",
+            )
+        raise InfraError(
+            f"apt-get download {spec} failed: {detail[0]}",
+            "run `apt-get update` (as root) and check the network; or pass --deb PATH",
+        )
+    return deb
+
+
+def _strip_debian_ignore(tree: Path) -> None:
+    gitignore = tree / ".gitignore"
+    if not gitignore.exists():
+        return
+    lines = gitignore.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if line.strip() not in _DEBIAN_IGNORE_LINES]
+    gitignore.write_text("".join(kept))
+
+
+def import_into_git(src: Path, manifest: Manifest, progress: Progress,
+                    min_files: int = 10000) -> None:
+    """Make ``src`` a git repo with one commit of the whole tree, tagged."""
+    _strip_debian_ignore(src)
+    repo = git.Repo.init(src, initial_branch="master")
+    env = dict(os.environ, **_IMPORT_IDENTITY)
+    with progress.stage("git import"):
+        repo.git.add("-A")
+        count = len(repo.git.ls_files("--cached").splitlines())
+        if count < min_files:
+            raise InfraError(f"only {count} files were added to git from {src}",
+                             "the .gitignore still hides the tree; report this bug")
+        message = (f"Linux {manifest.kernel_version} ({manifest.package} "
+                   f"{manifest.debian_version})\n\nImported by kseries from Debian's "
+                   f"{manifest.deb_name}, tarball sha256 {manifest.tarball_sha256}.\n")
+        repo.git.commit("-q", "--no-verify", "-m", message, env=env)
+        repo.git.tag("-a", manifest.tag, "-m", f"kseries base {manifest.tag}", env=env)
+        progress.say(f"imported {count} files as {repo.head.commit.hexsha[:12]} "
+                     f"tagged {manifest.tag}")
+
+
+def is_imported(path: Path, manifest: Manifest) -> bool:
+    try:
+        repo = git.Repo(path)
+        repo.commit(manifest.tag)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.BadName, ValueError):
+        return False
+    return True
+
+
+def fetch(manifest: Manifest, dest: Path | None = None, deb: Path | None = None,
+          progress: Progress | None = None, min_files: int = 10000) -> Tree:
+    """Fetch, verify, unpack and import the pinned tree (idempotent)."""
+    progress = progress or Progress()
+    dest = (dest or default_tree_dir(manifest)).resolve()
+    if is_imported(dest, manifest):
+        progress.say(f"kernel tree already present at {dest} (tag {manifest.tag}): nothing to do")
+        return Tree(dest, manifest.tag)
+    if dest.exists() and any(dest.iterdir()):
+        raise UsageError(f"{dest} exists but is not an import of {manifest.tag}",
+                         "move it away (nothing is deleted automatically) and fetch again, "
+                         "or use it with --tree PATH --base REF")
+    if deb is None:
+        deb = download_deb(manifest, default_cache_dir(manifest), progress)
+    elif not deb.is_file():
+        raise UsageError(f"--deb {deb} does not exist", "give the path of the downloaded .deb")
+    check_hash(deb, manifest.deb_sha256, "package")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".fetch-") as tmp:
+        tmpdir = Path(tmp)
+        with progress.stage(f"unpack {deb.name}"):
+            subprocess.run(["dpkg-deb", "-x", str(deb), str(tmpdir / "deb")], check=True)
+            tarball = tmpdir / "deb" / manifest.tarball
+            if not tarball.is_file():
+                raise UsageError(f"{deb.name} has no {manifest.tarball}",
+                                 "fix `tarball` in kernel-tree/manifest.toml")
+            check_hash(tarball, manifest.tarball_sha256, "tarball")
+            subprocess.run(["tar", "-xf", str(tarball), "-C", str(tmpdir)], check=True)
+            shutil.rmtree(tmpdir / "deb")
+        src = tmpdir / manifest.topdir
+        if not (src / "Makefile").is_file():
+            raise UsageError(f"the tarball did not unpack to {manifest.topdir}/",
+                             "fix `topdir` in kernel-tree/manifest.toml")
+        import_into_git(src, manifest, progress, min_files)
+        if dest.exists():
+            dest.rmdir()
+        src.rename(dest)
+    progress.say(f"kernel tree ready at {dest}")
+    return Tree(dest, manifest.tag)
