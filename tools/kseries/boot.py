@@ -103,8 +103,10 @@ class GuestSpec:
 
 
 def _wrap(command: str, nonce: str) -> str:
+    # The newline before the end marker keeps a last line without one
+    # (printf foo) apart from the marker; parse_output removes it again.
     return (f"echo ==KSERIES-BEGIN-{nonce}==; ( {command} ); "
-            f"echo ==KSERIES-END-{nonce}== rc=$?")
+            f"printf '\\n==KSERIES-END-{nonce}== rc=%d\\n' $?")
 
 
 def vng_command(spec: GuestSpec, script: str, kvm: bool) -> list[str]:
@@ -124,15 +126,18 @@ def vng_command(spec: GuestSpec, script: str, kvm: bool) -> list[str]:
 
 def parse_output(console: str, nonce: str) -> tuple[str, int | None]:
     """The command's output and exit status from between the markers."""
-    begin = console.find(f"==KSERIES-BEGIN-{nonce}==")
-    end = re.search(rf"==KSERIES-END-{nonce}== rc=(\d+)", console)
-    if begin < 0:
+    # Markers count only at the start of a line: the command line that
+    # carries them (in the log header, or echoed by a shell) does not.
+    console = console.replace("\r\n", "\n")
+    begin = re.search(rf"^==KSERIES-BEGIN-{nonce}==$", console, re.M)
+    if begin is None:
         return "", None
-    start = console.find("\n", begin) + 1
+    start = begin.end() + 1
+    end = re.compile(rf"^==KSERIES-END-{nonce}== rc=(\d+)$", re.M).search(console, start)
     if end is None:
         return console[start:], None
-    stop = console.rfind("\n", 0, end.start()) + 1 if end.start() > start else start
-    return console[start:stop], int(end.group(1))
+    output = console[start:max(start, end.start())]
+    return output.removesuffix("\n"), int(end.group(1))
 
 
 def _run_once(spec: GuestSpec, command: str, log: Path, kvm: bool) -> tuple[str, int | None,
@@ -152,9 +157,14 @@ def _run_once(spec: GuestSpec, command: str, log: Path, kvm: bool) -> tuple[str,
             timed_out = True
             os.killpg(proc.pid, signal.SIGKILL)
             vng_rc = proc.wait()
-    console = log.read_text(errors="replace")
+    console = guest_console(log)
     output, rc = parse_output(console, nonce)
     return output, rc, timed_out, vng_rc
+
+
+def guest_console(log: Path) -> str:
+    """The log without its first line, the host command that started QEMU."""
+    return log.read_text(errors="replace").split("\n", 1)[-1]
 
 
 def _flake_reason(console: str, rc: int | None, timed_out: bool, vng_rc: int) -> str:
@@ -163,7 +173,7 @@ def _flake_reason(console: str, rc: int | None, timed_out: bool, vng_rc: int) ->
         return ""
     if "Linux version" not in console:
         return f"QEMU/virtme-ng failed before the kernel started (exit {vng_rc})"
-    if "==KSERIES-BEGIN-" not in console.split("# ", 1)[-1].split("\n", 1)[-1]:
+    if not re.search(r"^==KSERIES-BEGIN-\w+==\r?$", console, re.M):
         what = "timed out" if timed_out else "died"
         return f"the guest {what} before running the command"
     return ""
@@ -187,7 +197,7 @@ def run(spec: GuestSpec, command: str, console_log: Path, progress: Progress,
         log = console_log if attempts == 1 else console_log.with_suffix(f".try{attempts}.log")
         progress.say(f"boot: attempt {attempts}: {command!r} (console: {log})")
         output, rc, timed_out, vng_rc = _run_once(spec, command, log, kvm)
-        console = log.read_text(errors="replace")
+        console = guest_console(log)
         flake = _flake_reason(console, rc, timed_out, vng_rc)
         if flake and attempts <= retries:
             reason = flake

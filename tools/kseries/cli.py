@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from . import boot, build, kunit_run, paths, pipeline, series, tree
-from .errors import KseriesError
+from .errors import KseriesError, UsageError
 from .progress import Progress
 
 
@@ -70,7 +70,7 @@ def cmd_kunit(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     lay = _layout(args)
     if not args.cmd:
-        raise KseriesError("no command given", "e.g. `kseries run -- uname -r`")
+        raise UsageError("no command given", "e.g. `kseries run -- uname -r`")
     command = args.cmd[0] if len(args.cmd) == 1 else shlex.join(args.cmd)
     outdir = args.outdir or lay.work / "x86_64-debug"
     spec = boot.GuestSpec(outdir=outdir, cpus=args.cpus, memory=args.memory,

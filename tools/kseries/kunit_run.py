@@ -74,7 +74,7 @@ def _walk(group: dict[str, Any], path: list[str], out: list[Case], top: bool = F
     here = path if top else [*path, str(group.get("name", "?"))]
     for case in group.get("test_cases", []):
         status = str(case.get("status", "FAIL"))
-        out.append(Case(".".join(here), str(case.get("name", "?")),
+        out.append(Case(".".join(here), str(case.get("name") or "(crashed before naming)"),
                         status if status in STATUSES else "FAIL"))
     for sub in group.get("sub_groups", []):
         _walk(sub, here, out)

@@ -44,7 +44,7 @@ def list_patches(patches_dir: Path) -> list[Path]:
     series = patches_dir / SERIES_FILE
     if series.exists():
         names = [line.strip() for line in series.read_text().splitlines()
-                 if line.strip() and not line.startswith("#")]
+                 if line.strip() and not line.strip().startswith("#")]
         paths = [patches_dir / name for name in names]
         for path in paths:
             if not path.is_file():
@@ -85,6 +85,8 @@ def _check_clean(repo: git.Repo) -> None:
 
 
 def _am_failure(patch: Path, stderr: str) -> KseriesError:
+    # GitPython prefixes the captured stderr with "  stderr: '".
+    stderr = re.sub(r"^\s*stderr: '", "", stderr)
     files = []
     for m in _PATCH_FAILED.finditer(stderr):
         files.append(f"{m.group(1)}:{m.group(2)}" if m.group(1) else f"{m.group(3)} ({m.group(4)})")
@@ -102,8 +104,12 @@ def apply(repo_path: Path, base: str, branch: str, patches_dir: Path,
           progress: Progress, force: bool = False) -> ApplyResult:
     """Create ``branch`` at ``base`` and ``git am`` every patch onto it."""
     patches = list_patches(patches_dir)
+    if not patches:
+        raise UsageError(f"{patches_dir} holds no patches",
+                         "export a series into it with `kseries export` first")
     repo = git.Repo(repo_path)
     _check_clean(repo)
+    previous = repo.head.commit.hexsha if repo.head.is_detached else repo.active_branch.name
     try:
         base_sha = repo.commit(base).hexsha
     except (git.BadName, ValueError):
@@ -125,7 +131,7 @@ def apply(repo_path: Path, base: str, branch: str, patches_dir: Path,
         except git.GitCommandError as exc:
             with contextlib.suppress(git.GitCommandError):
                 repo.git.am("--abort")
-            repo.git.checkout("-q", base_sha)
+            repo.git.checkout("-q", previous if previous != branch else base_sha)
             repo.git.branch("-D", branch)
             raise _am_failure(patch, str(exc.stderr)) from None
     return ApplyResult(branch, [p.name for p in patches], repo.head.commit.hexsha)
@@ -148,7 +154,7 @@ def export(repo_path: Path, base: str, branch: str, patches_dir: Path,
     with tempfile.TemporaryDirectory() as tmp:
         args = ["--zero-commit", "--no-signature", "--cover-letter",
                 "--cover-from-description=subject", f"--base={repo.commit(base).hexsha}",
-                "--no-attach", "--thread=shallow", "-o", tmp, f"{base}..{branch}"]
+                "--no-attach", "--no-thread", "-o", tmp, f"{base}..{branch}"]
         if reroll:
             args.insert(0, f"-v{reroll}")
         out = repo.git.format_patch(*args, env={"GIT_COMMITTER_DATE": "2000-01-01T00:00:00Z"})
@@ -171,10 +177,14 @@ def export(repo_path: Path, base: str, branch: str, patches_dir: Path,
 
 
 def _stabilise(path: Path, repo: git.Repo, branch: str) -> None:
-    """Give the cover letter the tip's author date instead of 'now'."""
+    """Give the cover letter the tip's author and date, not the local ones.
+
+    Message-Id and threading headers are left to the sending tool (b4).
+    """
     if not path.name.endswith(COVER):
         return
-    date = repo.git.log("-1", "--format=%aD", branch)
+    date, author = repo.git.log("-1", "--format=%aD%x00%an <%ae>", branch).split("\0")
     text = path.read_text()
-    text = re.sub(r"^Date: .*$", f"Date: {date}", text, count=1, flags=re.M)
+    text = re.sub(r"^Date: .*$", lambda _: f"Date: {date}", text, count=1, flags=re.M)
+    text = re.sub(r"^From: .*$", lambda _: f"From: {author}", text, count=1, flags=re.M)
     path.write_text(text)

@@ -87,13 +87,22 @@ def find(log: str) -> list[Splat]:
             kind = follow or "warning"
             text = text[1:] or text
         splats.append(Splat(kind, i + 1, tuple(text)))
-        skip_until = _report_end(lines, i)
+        skip_until = _report_end(lines, i, kind)
     return splats
 
 
-def _report_end(lines: list[str], start: int) -> int:
-    """Index of the last line of the report that starts at ``start``."""
+def _report_end(lines: list[str], start: int, kind: str) -> int:
+    """Index of the last line of the report that starts at ``start``.
+
+    A report ends at its end marker, or just before the next report
+    starts (kmemleak, lockdep and "sleeping function" reports have no end
+    marker).  "BUG: kernel NULL pointer dereference" and the "Oops:" line
+    after it are one report.
+    """
     for j in range(start + 1, min(len(lines), start + 400)):
+        follow = classify(lines[j])
+        if follow and j > start + 1 and not (follow == kind == "oops"):
+            return j - 1
         text = strip_timestamp(lines[j])
         if text.startswith(("---[ end trace", "==================================")) \
                 and j > start + 1:

@@ -191,7 +191,7 @@ def fetch(manifest: Manifest, dest: Path | None = None, deb: Path | None = None,
     if is_imported(dest, manifest):
         progress.say(f"kernel tree already present at {dest} (tag {manifest.tag}): nothing to do")
         return Tree(dest, manifest.tag)
-    if dest.exists() and any(dest.iterdir()):
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise UsageError(f"{dest} exists but is not an import of {manifest.tag}",
                          "move it away (nothing is deleted automatically) and fetch again, "
                          "or use it with --tree PATH --base REF")
