@@ -146,9 +146,10 @@ def _run_once(spec: GuestSpec, command: str, log: Path, kvm: bool) -> tuple[str,
     cmd = vng_command(spec, _wrap(command, nonce), kvm)
     env = make_env()
     timed_out = False
+    # QEMU reopens its stdout (virtme-ng gives it /proc/self/fd/1), which
+    # truncates the log, so the host command goes to a file of its own.
+    log.with_suffix(".cmd").write_text(shlex.join(cmd) + "\n")
     with log.open("w") as fh:
-        fh.write(f"# {shlex.join(cmd)}\n")
-        fh.flush()
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         try:
@@ -163,8 +164,8 @@ def _run_once(spec: GuestSpec, command: str, log: Path, kvm: bool) -> tuple[str,
 
 
 def guest_console(log: Path) -> str:
-    """The log without its first line, the host command that started QEMU."""
-    return log.read_text(errors="replace").split("\n", 1)[-1]
+    """What QEMU and the guest printed (the host command is in log.cmd)."""
+    return log.read_text(errors="replace")
 
 
 def _flake_reason(console: str, rc: int | None, timed_out: bool, vng_rc: int) -> str:

@@ -44,6 +44,9 @@ def make_env() -> dict[str, str]:
     env.setdefault("KBUILD_BUILD_USER", "kseries")
     env.setdefault("KBUILD_BUILD_HOST", "kseries")
     env.setdefault("KBUILD_BUILD_TIMESTAMP", "2000-01-01")
+    # Paths under the checkout are hashed relative to it, so another clone
+    # of the project on the same machine reuses the cache.
+    env.setdefault("CCACHE_BASEDIR", str(Path(__file__).resolve().parents[2]))
     return env
 
 
