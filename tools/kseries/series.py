@@ -186,5 +186,7 @@ def _stabilise(path: Path, repo: git.Repo, branch: str) -> None:
     date, author = repo.git.log("-1", "--format=%aD%x00%an <%ae>", branch).split("\0")
     text = path.read_text()
     text = re.sub(r"^Date: .*$", lambda _: f"Date: {date}", text, count=1, flags=re.M)
-    text = re.sub(r"^From: .*$", lambda _: f"From: {author}", text, count=1, flags=re.M)
+    # A long From header is folded onto continuation lines; replace them too.
+    text = re.sub(r"^From: .*(?:\n[ \t].*)*$", lambda _: f"From: {author}", text, count=1,
+                  flags=re.M)
     path.write_text(text)
