@@ -160,7 +160,10 @@ def import_into_git(src: Path, manifest: Manifest, progress: Progress,
     repo = git.Repo.init(src, initial_branch="master")
     env = dict(os.environ, **_IMPORT_IDENTITY)
     with progress.stage("git import"):
-        repo.git.add("-A")
+        # -f: the commit is the tarball as shipped.  The tree's own ignore
+        # rules would leave out every .gitignore and top-level dotfile
+        # (.gitattributes, .mailmap, ...) that Debian's .gitignore hides.
+        repo.git.add("-A", "-f")
         count = len(repo.git.ls_files("--cached").splitlines())
         if count < min_files:
             raise InfraError(f"only {count} files were added to git from {src}",
