@@ -59,17 +59,18 @@ def make_args(outdir: Path, jobs: int | None = None) -> list[str]:
 
 
 def configure(tree: Path, outdir: Path, fragments: list[Path], progress: Progress,
-              log: Path) -> list[kconfig.Mismatch]:
+              log: Path, force: bool = False) -> list[kconfig.Mismatch]:
     """virtme-configkernel --defconfig plus fragments, into outdir/.config.
 
-    Skipped when the fragments did not change since the last configure.
+    Skipped when the fragments did not change since the last configure,
+    unless ``force`` (a Kconfig file changed, say).
     Returns the options the fragments ask for that the result lacks.
     """
     wanted = kconfig.load_fragments(fragments)
     stamp = outdir / _FINGERPRINT_FILE
     fp = kconfig.fingerprint(fragments) + str(tree)
     dot_config = outdir / ".config"
-    if dot_config.exists() and stamp.exists() and stamp.read_text() == fp:
+    if not force and dot_config.exists() and stamp.exists() and stamp.read_text() == fp:
         progress.say(f"config: unchanged ({dot_config})")
     else:
         if shutil.which("virtme-configkernel", path=venv_path()) is None:

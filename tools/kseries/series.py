@@ -84,7 +84,7 @@ def _check_clean(repo: git.Repo) -> None:
                          "finish it or run `git am --abort` there")
 
 
-def _am_failure(patch: Path, stderr: str) -> KseriesError:
+def am_failure(patch: Path, stderr: str) -> KseriesError:
     # GitPython prefixes the captured stderr with "  stderr: '".
     stderr = re.sub(r"^\s*stderr: '", "", stderr)
     files = []
@@ -133,7 +133,7 @@ def apply(repo_path: Path, base: str, branch: str, patches_dir: Path,
                 repo.git.am("--abort")
             repo.git.checkout("-q", previous if previous != branch else base_sha)
             repo.git.branch("-D", branch)
-            raise _am_failure(patch, str(exc.stderr)) from None
+            raise am_failure(patch, str(exc.stderr)) from None
     return ApplyResult(branch, [p.name for p in patches], repo.head.commit.hexsha)
 
 

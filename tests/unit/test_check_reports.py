@@ -1,0 +1,165 @@
+"""The four reports and the terminal matrix, from a hand-made SeriesReport."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kseries.check import matrix, reports
+from kseries.check.model import (
+    PatchInfo,
+    PatchReport,
+    Result,
+    SeriesReport,
+    State,
+    Subtest,
+)
+from kseries.check.reports import html, json_report, junit, patchwork
+
+
+def validate(instance: Any, schema: dict[str, Any], root: dict[str, Any], where: str = "$"
+             ) -> None:
+    """The part of JSON Schema that schema.json uses: type, enum, required,
+    properties, additionalProperties, items, $ref."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[1]
+        validate(instance, root["$defs"][name], root, where)
+        return
+    types = {"object": dict, "array": list, "string": str, "boolean": bool,
+             "integer": int, "number": (int, float)}
+    kind = schema.get("type")
+    if kind:
+        assert isinstance(instance, types[kind]), f"{where}: not {kind}: {instance!r}"
+        if kind in ("integer", "number"):
+            assert not isinstance(instance, bool), f"{where}: bool is not {kind}"
+    if "enum" in schema:
+        assert instance in schema["enum"], f"{where}: {instance!r} not in {schema['enum']}"
+    if isinstance(instance, dict):
+        for key in schema.get("required", []):
+            assert key in instance, f"{where}: missing {key}"
+        props = schema.get("properties", {})
+        extra = schema.get("additionalProperties", True)
+        for key, value in instance.items():
+            if key in props:
+                validate(value, props[key], root, f"{where}.{key}")
+            elif extra is False:
+                raise AssertionError(f"{where}: unexpected key {key}")
+            elif isinstance(extra, dict):
+                validate(value, extra, root, f"{where}.{key}")
+    if isinstance(instance, list) and "items" in schema:
+        for i, item in enumerate(instance):
+            validate(item, schema["items"], root, f"{where}[{i}]")
+
+
+def patch(i: int, subject: str) -> PatchInfo:
+    return PatchInfo(index=i, name=f"000{i}-x.patch", path=Path(f"/p/000{i}-x.patch"),
+                     subject=subject, author="A <a@example.org>", patch_id="ab" * 20,
+                     message_key="cd" * 32, message_id=f"<{i}@example.org>")
+
+
+@pytest.fixture
+def report() -> SeriesReport:
+    rep = SeriesReport(tree="/t", base="base", base_commit="f" * 40, source="patches/",
+                       checks=[("apply", "patch", "git am"), ("build", "patch", "W=1 <build>"),
+                               ("kunit", "patch", "KUnit"), ("diffstat", "tip", "stat")],
+                       started="2026-01-01T00:00:00+00:00", seconds=12.5)
+    r1 = PatchReport(patch(1, "lib: add <b> & c"), commit="1" * 40)
+    r1.results = {"apply": Result("apply", State.SUCCESS, "applied", 0.1, "logs/01-apply.log"),
+                  "build": Result("build", State.WARNING, "1 new warning", 3.0,
+                                  "logs/01-build.log"),
+                  "kunit": Result("kunit", State.SKIP, "no change under the test paths")}
+    r2 = PatchReport(patch(2, "lib: break it"), commit="2" * 40)
+    r2.results = {"apply": Result("apply", State.SUCCESS, "applied", 0.1, "logs/02-apply.log",
+                                  cached=False),
+                  "build": Result("build", State.FAIL, "error: x undeclared", 2.0,
+                                  "logs/02-build.log", cached=True),
+                  "kunit": Result("kunit", State.FAIL, "2 tests: 1 pass, 1 fail", 30.0,
+                                  "logs/02-kunit.log",
+                                  subtests=[Subtest("s.ok", State.SUCCESS),
+                                            Subtest("s.bad", State.FAIL)]),
+                  "diffstat": Result("diffstat", State.SUCCESS, "2 files changed", 0.0,
+                                     "logs/02-diffstat.log")}
+    rep.patches = [r1, r2]
+    return rep
+
+
+def test_json_validates_against_the_schema(report: SeriesReport, tmp_path: Path) -> None:
+    json_report.write(report, tmp_path / "r.json")
+    data = json.loads((tmp_path / "r.json").read_text())
+    schema = json.loads(json_report.SCHEMA_PATH.read_text())
+    validate(data, schema, schema)
+    assert data["ok"] is False and data["exit_status"] == 1
+    assert data["totals"] == {"success": 3, "warning": 1, "fail": 2, "skip": 1}
+    assert data["patches"][1]["state"] == "fail"
+    assert data["patches"][1]["results"]["build"]["cached"] is True
+    assert data["checks"][1]["seconds"] == 5.0
+
+
+def test_schema_validator_catches_mistakes(report: SeriesReport) -> None:
+    data = json_report.to_dict(report)
+    schema = json.loads(json_report.SCHEMA_PATH.read_text())
+    data["patches"][0]["results"]["build"]["state"] = "passed"
+    with pytest.raises(AssertionError, match="not in"):
+        validate(data, schema, schema)
+
+
+def test_junit_parses_and_counts(report: SeriesReport, tmp_path: Path) -> None:
+    junit.write(report, tmp_path / "r.xml")
+    root = ET.parse(tmp_path / "r.xml").getroot()
+    assert root.tag == "testsuites"
+    suites = root.findall("testsuite")
+    assert [s.get("name") for s in suites] == ["01 lib: add <b> & c", "02 lib: break it"]
+    assert suites[1].get("failures") == "3"  # build, kunit and the KUnit case s.bad
+    assert suites[0].find("testcase[@name='kunit']/skipped") is not None
+    failure = suites[1].find("testcase[@name='build']/failure")
+    assert failure is not None and failure.get("message") == "error: x undeclared"
+    assert suites[1].find("testcase[@name='s.bad']/failure") is not None
+
+
+def test_html_has_the_matrix_with_links_to_logs(report: SeriesReport) -> None:
+    page = html.render(report)
+    assert '<table class="matrix" id="matrix">' in page
+    rows = re.findall(r"<tr>\s*<td>(\d\d)</td>", page)
+    assert rows == ["01", "02"]
+    assert '<a href="logs/02-build.log">fail*</a>' in page
+    assert '<td class="na">&middot;</td>' in page  # diffstat on patch 1
+    assert "lib: add &lt;b&gt; &amp; c" in page  # escaped
+    assert "<script" not in page and "stylesheet" not in page  # self-contained
+    assert "s.bad: fail" in page
+
+
+def test_patchwork_states(report: SeriesReport) -> None:
+    checks = patchwork.to_list(report, "https://ci.example.org/run/7/")
+    assert {c["check"]["state"] for c in checks} <= {"success", "warning", "fail"}
+    assert not any("kunit" in c["check"]["context"] and c["patch"] == "0001-x.patch"
+                   for c in checks)  # the skip is not posted
+    build = next(c for c in checks if c["check"]["context"] == "check-series-build"
+                 and c["msgid"] == "<2@example.org>")
+    assert build["check"] == {"state": "fail", "context": "check-series-build",
+                              "description": "error: x undeclared",
+                              "target_url": "https://ci.example.org/run/7/logs/02-build.log"}
+
+
+def test_write_all(report: SeriesReport, tmp_path: Path) -> None:
+    written = reports.write_all(report, tmp_path / "out", None)
+    assert sorted(p.name for p in written.values()) == [
+        "patchwork.json", "report.html", "report.json", "report.xml"]
+    pw = json.loads(written["patchwork"].read_text())
+    assert pw[0]["check"]["target_url"].startswith("file:///")
+
+
+def test_matrix_rows_columns_and_totals(report: SeriesReport) -> None:
+    text = matrix.render(report)
+    lines = text.splitlines()
+    assert lines[0].split() == ["#", "patch", "apply", "build", "kunit", "diffstat"]
+    assert lines[2].split()[-4:] == ["ok", "WARN", "skip", "."]
+    assert lines[3].split()[-4:] == ["ok", "FAIL*", "FAIL", "ok"]
+    assert "totals: 3 success, 1 warning, 2 fail, 1 skip; 12.5s wall; * = cached" in text
+    assert matrix.failures(report) == [
+        "FAIL 02 0002-x.patch [build]: error: x undeclared",
+        "FAIL 02 0002-x.patch [kunit]: 2 tests: 1 pass, 1 fail"]

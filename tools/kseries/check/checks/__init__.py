@@ -1,0 +1,1 @@
+"""Check plug-ins, one module each; see kseries.check.context.Check."""

@@ -1,0 +1,60 @@
+"""checkpatch: the tree's scripts/checkpatch.pl (--strict by default) on the patch.
+
+It runs from the top of the tree: run from elsewhere, checkpatch does
+not find the tree and reports false errors.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+from ..context import Check, CheckContext
+from ..model import Outcome, State
+
+_TOTAL = re.compile(r"^total: (\d+) errors?, (\d+) warnings?, (?:(\d+) checks?, )?", re.M)
+_FIRST = re.compile(r"^(ERROR|WARNING|CHECK): (.*)$", re.M)
+
+
+def summarise(output: str) -> tuple[int, int, int] | None:
+    """(errors, warnings, checks) from checkpatch's total line."""
+    m = _TOTAL.search(output)
+    if not m:
+        return None
+    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+
+
+class Checkpatch(Check):
+    name = "checkpatch"
+    description = "scripts/checkpatch.pl --strict on the patch, run from the tree's top"
+    needs_tree = False
+
+    def run(self, ctx: CheckContext) -> Outcome:
+        script = ctx.tree / "scripts" / "checkpatch.pl"
+        if not script.is_file():
+            return Outcome.skip("the tree has no scripts/checkpatch.pl")
+        if shutil.which("perl") is None:
+            return Outcome.skip("perl is not installed (apt-get install perl)")
+        cmd = ["perl", str(script), *ctx.config.checkpatch_args, str(ctx.patch.path)]
+        proc = subprocess.run(cmd, cwd=ctx.tree, capture_output=True, text=True,
+                              errors="replace", check=False)
+        output = proc.stdout + proc.stderr
+        ctx.write_log(f"$ (cd {ctx.tree} && {' '.join(cmd)})\n{output}")
+        counts = summarise(output)
+        if counts is None:
+            last = (output.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+            return Outcome(State.FAIL, f"checkpatch.pl did not finish: {last}")
+        errors, warnings, checks = counts
+        text = f"{errors} errors, {warnings} warnings, {checks} checks"
+        first = _FIRST.search(output)
+        if first and (errors or warnings or checks):
+            text += f"; first: {first.group(1)}: {first.group(2)}"
+        if errors:
+            return Outcome(State.FAIL, text)
+        if warnings or checks:
+            return Outcome(State.WARNING, text)
+        return Outcome(State.SUCCESS, text)
+
+
+CHECK = Checkpatch()

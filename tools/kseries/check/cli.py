@@ -1,0 +1,166 @@
+"""check-series: check a kernel patch series patch by patch, the way a
+subsystem maintainer's CI would, and say which patch breaks what.
+
+With no argument it checks the project's patches/ against the pinned
+tree.  INPUT can be a directory of `git format-patch` files (series file
+order), an mbox, or a git range BASE..TIP in --tree.
+
+Exit status: 0 every check passed (warnings allowed), 1 a check failed,
+2 a usage or environment error (the message names the cause and the fix).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .. import paths, tree
+from ..errors import KseriesError, UsageError
+from ..progress import Progress
+from . import config as config_mod
+from . import engine, gitops, inputs, matrix, registry, reports
+from .context import Check, RunOptions
+
+
+def _names(values: list[str]) -> list[str]:
+    return [n.strip() for v in values for n in v.split(",") if n.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="check-series", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", nargs="?", default=None,
+                   help="patch directory, mbox file or BASE..TIP (default: the config's patches/)")
+    p.add_argument("--config", type=Path, default=None,
+                   help=f"project config (default: {config_mod.FILE_NAME} at the project root)")
+    p.add_argument("--tree", type=Path, default=None,
+                   help="kernel git tree (default: the pinned tree, kernel-tree/linux)")
+    p.add_argument("--base", default=None,
+                   help="base ref in the tree (default: the pinned tag, or a range's start)")
+    p.add_argument("--manifest", type=Path, default=None, help="pin of the base tree")
+    p.add_argument("--only", action="append", default=[], metavar="CHECK[,CHECK]",
+                   help="run only these checks (apply always runs)")
+    p.add_argument("--skip", action="append", default=[], metavar="CHECK[,CHECK]",
+                   help="leave these checks out")
+    p.add_argument("--from", dest="first", type=int, default=1, metavar="K",
+                   help="check from patch K (earlier patches are applied, not checked)")
+    p.add_argument("--to", dest="last", type=int, default=0, metavar="K",
+                   help="check up to patch K (the tip checks run on it)")
+    p.add_argument("--keep-going", action="store_true",
+                   help="go on to the next patch after a failed check")
+    p.add_argument("--resume", action="store_true",
+                   help="reuse cached results of unchanged patches (patch-id + config)")
+    p.add_argument("--output", type=Path, default=None,
+                   help="reports, logs and cache (default: build/check-series)")
+    p.add_argument("--work", type=Path, default=None,
+                   help="worktree and build directories (default: build/check-work)")
+    p.add_argument("--worktree", type=Path, default=None,
+                   help="git worktree to apply the patches in (default: WORK/worktree)")
+    p.add_argument("--build-dir", type=Path, default=None,
+                   help="kernel O= build directory (default: WORK/build)")
+    p.add_argument("--range-diff-base", default=None, metavar="OLD_BASE..OLD_TIP",
+                   help="previous version of the series for git range-diff (or its tip ref)")
+    p.add_argument("--url-base", default=None,
+                   help="URL the output directory is published at (patchwork target_url)")
+    p.add_argument("--list-checks", action="store_true", help="list the check plug-ins and exit")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    return p
+
+
+def list_checks(cfg: config_mod.ProjectConfig) -> str:
+    lines = []
+    for name, check in sorted(registry.discover().items()):
+        where = [w for w, names in (("per patch", cfg.per_patch), ("tip", cfg.tip))
+                 if name in names]
+        lines.append(f"{name:<11} {check.description} [{', '.join(where) or 'off'}]")
+    return "\n".join(lines)
+
+
+def _plan_checks(cfg: config_mod.ProjectConfig, args: argparse.Namespace
+                 ) -> tuple[list[Check], list[Check]]:
+    available = registry.discover()
+    only, skip = _names(args.only), _names(args.skip)
+    if "apply" in skip:
+        raise UsageError("the apply check cannot be skipped: every other check needs the patch "
+                         "applied", "leave apply out of --skip")
+    enabled = {*cfg.per_patch, *cfg.tip, "apply"}
+    for name in only:
+        if name in available and name not in enabled:
+            raise UsageError(f"check {name!r} is not enabled in the config's [checks]",
+                             "add it to per_patch or tip in check-series.toml")
+    per_names = ("apply", *(n for n in cfg.per_patch if n != "apply"))
+    per = registry.select(available, per_names, [*only, "apply"] if only else [], skip,
+                          "[checks] per_patch / --only / --skip")
+    tip = registry.select(available, cfg.tip, only, skip, "[checks] tip / --only / --skip")
+    return per, tip
+
+
+def run(args: argparse.Namespace, progress: Progress) -> int:
+    root = paths.project_root()
+    cfg_path = args.config or (root / config_mod.FILE_NAME)
+    cfg = config_mod.load(cfg_path if args.config or cfg_path.exists() else None, root)
+    if args.list_checks:
+        print(list_checks(cfg))
+        return 0
+    per, tip = _plan_checks(cfg, args)
+    output = (args.output or root / "build" / "check-series").resolve()
+    work = (args.work or root / "build" / "check-work").resolve()
+    if args.tree is not None:
+        tree_path, base = args.tree.resolve(), args.base
+    else:
+        lay = paths.layout(manifest_path=args.manifest, base=args.base)
+        tree_path, base = lay.tree, lay.base
+    if not (tree_path / ".git").exists():
+        tree.open_tree(tree_path, base or "HEAD")  # raises with the reason and the fix
+    series_in = inputs.load(args.input, cfg.patches, tree_path, output)
+    base = base or series_in.base
+    if base is None:
+        raise UsageError("--tree was given without --base", "give the series' base: --base REF")
+    base_commit = gitops.rev_parse(tree_path, base)
+    if args.range_diff_base:
+        for ref in args.range_diff_base.split(".."):
+            gitops.rev_parse(tree_path, ref)
+    count = len(series_in.patches)
+    last = args.last or count
+    if not 1 <= args.first <= last <= count:
+        raise UsageError(f"--from {args.first} --to {last} is not within the series' "
+                         f"{count} patches", f"give 1 <= K <= {count}")
+    plan = engine.Plan(patches=series_in.patches, per_patch=per, tip=tip, first=args.first,
+                       last=last, keep_going=args.keep_going, resume=args.resume)
+    setup = engine.Setup(tree=tree_path, worktree=(args.worktree or work / "worktree").resolve(),
+                         base=base, base_commit=base_commit, source=series_in.source,
+                         output=output, work=work, config=cfg,
+                         options=RunOptions(range_diff_base=args.range_diff_base,
+                                            build_dir=args.build_dir.resolve()
+                                            if args.build_dir else None))
+    progress.say(f"checking {count} patches from {series_in.source} on {base} "
+                 f"({base_commit[:12]}): {', '.join(c.name for c in per)}"
+                 + (f"; tip: {', '.join(c.name for c in tip)}" if tip else ""))
+    report = engine.run(plan, setup, progress)
+    written = reports.write_all(report, output, args.url_base)
+    print(matrix.render(report))
+    for line in matrix.failures(report):
+        print(line)
+    print("reports: " + ", ".join(str(p) for p in written.values()))
+    print("RESULT: " + ("FAIL" if report.failed else "PASS"))
+    return report.exit_status
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    progress = Progress(quiet=args.quiet)
+    try:
+        return run(args, progress)
+    except KseriesError as err:
+        print(f"check-series: error: {err.message}", file=sys.stderr)
+        if err.hint:
+            print(f"check-series: hint: {err.hint}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("check-series: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

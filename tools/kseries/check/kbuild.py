@@ -1,0 +1,161 @@
+"""Build just what a patch touches, at the patch and at the patch before it.
+
+The objects come from the files the patch changes: ``foo.c`` gives
+``foo.o``; a header gives the objects whose kbuild dependency files
+(``.foo.o.cmd``) name it; a Makefile or Kbuild in a directory gives that
+directory.  Objects are deleted before each build so the compiler runs,
+and prints its warnings, every time.  The previous tree is built first,
+so one-off rebuilds (a changed flag such as W=1) land in the baseline.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from .. import build
+from ..errors import KseriesError
+from . import diagnostics, gitops
+from .context import CheckContext
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Targets:
+    now: list[str]  # make targets in the patched tree
+    before: list[str]  # those that exist in the tree before the patch
+    notes: list[str]
+
+
+@dataclass(frozen=True)
+class BuildRun:
+    diagnostics: list[diagnostics.Diagnostic]
+    error: str  # "" when make succeeded
+
+
+def is_kernel(tree: Path) -> bool:
+    return (tree / "scripts" / "Makefile.build").is_file()
+
+
+def header_users(outdir: Path, header: str, limit: int) -> list[str]:
+    """Objects whose kbuild dependency list names ``header``."""
+    pattern = re.compile(rf"(?:^|[\s/]){re.escape(header)}\b", re.M)
+    users = []
+    for cmd in outdir.rglob(".*.o.cmd"):
+        try:
+            text = cmd.read_text(errors="replace")
+        except OSError:
+            continue
+        if pattern.search(text):
+            rel = cmd.parent.relative_to(outdir) / cmd.name[1:-len(".cmd")]
+            users.append(str(rel))
+            if len(users) > limit:
+                break
+    return sorted(users)
+
+
+def targets(ctx: CheckContext) -> Targets:
+    changed = ctx.changed_files()
+    limit = ctx.config.build.header_object_limit
+    now: list[str] = []
+    notes: list[str] = []
+    kernel = is_kernel(ctx.tree)
+    for status, path in changed:
+        if status == "D":
+            continue
+        found: list[str] = []
+        if path.endswith((".c", ".S")):
+            found = [path[:-2] + ".o"]
+        elif path.endswith(".h"):
+            found = header_users(ctx.build_dir, path, limit)
+            if len(found) > limit:
+                notes.append(f"{path} is used by more than {limit} objects; built {limit}")
+                found = found[:limit]
+        elif kernel and Path(path).name in ("Makefile", "Kbuild") and "/" in path:
+            found = [str(Path(path).parent) + "/"]
+        now += [t for t in found if t not in now]
+    before = [t for t in now if _existed(ctx, t)]
+    return Targets(now, before, notes)
+
+
+def _existed(ctx: CheckContext, target: str) -> bool:
+    """Whether the target's source was in the tree before the patch."""
+    if target.endswith("/"):
+        return gitops.exists(ctx.tree, ctx.prev_commit, target.rstrip("/"))
+    stem = target[:-2]
+    return any(gitops.exists(ctx.tree, ctx.prev_commit, stem + ext) for ext in (".c", ".S"))
+
+
+def kconfig_changed(ctx: CheckContext) -> bool:
+    return any(Path(p).name.startswith("Kconfig") for _, p in ctx.changed_files())
+
+
+def ensure_config(ctx: CheckContext, force: bool) -> None:
+    """Configure the build directory from the project's fragments, if it has any."""
+    fragments = list(ctx.config.build.fragments)
+    if not fragments:
+        return
+    missing = build.configure(ctx.tree, ctx.build_dir, fragments, ctx.progress, ctx.log,
+                              force=force)
+    if missing:
+        ctx.write_log("config: not as the fragments ask (yet): "
+                      + ", ".join(str(m) for m in missing))
+
+
+def _remove_objects(outdir: Path, target: str) -> None:
+    path = outdir / target
+    if target.endswith("/"):
+        for obj in path.glob("**/*.o") if path.is_dir() else []:
+            obj.unlink(missing_ok=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def compile_targets(ctx: CheckContext, names: list[str], flags: list[str], label: str,
+                    force: bool = True) -> BuildRun:
+    """make the targets; the diagnostics it printed, and its error if it failed."""
+    if not names:
+        return BuildRun([], "")
+    outdir = ctx.build_dir
+    outdir.mkdir(parents=True, exist_ok=True)
+    if force:
+        for name in names:
+            _remove_objects(outdir, name)
+    ctx.log.parent.mkdir(parents=True, exist_ok=True)
+    ctx.log.touch()
+    start = ctx.log.stat().st_size
+    error = ""
+    try:
+        build.make(ctx.tree, outdir, names, ctx.progress, ctx.log, extra=flags, label=label)
+    except KseriesError as err:
+        error = err.message
+    with ctx.log.open(errors="replace") as fh:
+        fh.seek(start)
+        text = fh.read()
+    return BuildRun(diagnostics.parse(text, [ctx.tree, outdir]), error)
+
+
+def at_previous(ctx: CheckContext, work: Callable[[], T]) -> T:
+    """Run ``work`` with the tree at the previous patch, then come back.
+
+    The build directory's .config is kept aside: the older Kconfig may
+    drop options the patch adds, and the next build needs them.
+    """
+    dot_config = ctx.build_dir / ".config"
+    saved = dot_config.read_bytes() if dot_config.exists() else None
+    gitops.checkout(ctx.tree, ctx.prev_commit)
+    try:
+        return work()
+    finally:
+        gitops.checkout(ctx.tree, ctx.commit)
+        if saved is not None:
+            dot_config.write_bytes(saved)
+
+
+def have_make() -> bool:
+    return shutil.which("make") is not None
