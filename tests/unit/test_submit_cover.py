@@ -1,0 +1,72 @@
+"""The cover letter rendered for a fixture series."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kseries import manifest
+from kseries.submit import bench, checks, cover
+
+FIX = Path(__file__).resolve().parent.parent / "fixtures" / "submit"
+MANIFEST = Path(__file__).resolve().parents[2] / "kernel-tree" / "manifest.toml"
+SHA = "d3699acb341cf2ec2f21d51e9d7e9f412f204801"
+
+
+def inputs(report: checks.CheckReport, **kw: object) -> cover.CoverInputs:
+    args: dict[str, object] = {"version": 1, **kw}
+    return cover.CoverInputs(design=cover.parse_design((FIX / "cover.txt").read_text()),
+                             manifest=manifest.load(MANIFEST), base_commit=SHA,
+                             patch_count=3, checks=report, **args)  # type: ignore[arg-type]
+
+
+def test_design_text_is_split_into_sections() -> None:
+    d = cover.parse_design((FIX / "cover.txt").read_text())
+    assert d.subject == "foo: a driver for the foo device"
+    assert d.intro.startswith("This series adds a driver")
+    assert [s.title for s in d.sections] == ["Design", "Alternatives considered"]
+    assert d.testing == "KUnit covers the request parser."
+
+
+def test_rendered_cover_with_a_passing_report_and_benchmarks() -> None:
+    report = checks.load(FIX / "check-pass.json", 3)
+    text = cover.render(inputs(report, bench=bench.load(FIX / "bench.json")))
+    expected = (FIX / "expected-cover.txt").read_text()
+    assert text == expected
+
+
+def test_rendered_cover_without_results_invents_nothing(tmp_path: Path) -> None:
+    text = cover.render(inputs(checks.load(tmp_path / "none.json", 3)))
+    assert "No tools/check-series report was found" in text
+    assert "pass" not in text.split("Testing\n=======\n")[1]
+    assert "No benchmark figures are included in this version." in text
+    assert "Linux 6.12.117 as Debian ships it" in text and SHA[:12] in text
+    assert "Changelog" not in text
+    assert not [line for line in text.splitlines() if line.startswith("#") or line == "---"]
+
+
+def test_changelog_lists_every_version_newest_first(tmp_path: Path) -> None:
+    text = cover.render(inputs(checks.load(tmp_path / "none.json"), version=3,
+                               changes=((3, "- third"), (2, "- second")), previous="v2"))
+    log = text.split("Changelog\n=========\n")[1]
+    assert log.index("Changes in v3:\n- third") < log.index("Changes in v2:\n- second")
+    assert "range-diff against v2 follows" in log
+
+
+def test_b4_template_escapes_dollars_and_keeps_b4_fields() -> None:
+    tpl = cover.render_b4_template("1:  abc ! 1:  def x\n    -$cost\n", 1)
+    assert "Range-diff against v1:\n1:  abc ! 1:  def x\n    -$$cost" in tpl
+    for field in ("${cover}", "${shortlog}", "${diffstat}", "${base_commit}", "${change_id}"):
+        assert field in tpl
+    assert "\n-- \n${signature}" in tpl
+    assert not [line for line in tpl.splitlines() if line.startswith("#")]
+    assert "Range-diff" not in cover.render_b4_template()
+
+
+def test_a_line_b4_would_drop_is_refused(tmp_path: Path) -> None:
+    design = cover.parse_design("subject\n\n# not a heading for b4\n")
+    with pytest.raises(ValueError, match="b4 would mangle"):
+        cover.render(cover.CoverInputs(design=design, manifest=manifest.load(MANIFEST),
+                                       base_commit=SHA, version=1, patch_count=1,
+                                       checks=checks.load(tmp_path / "none.json")))

@@ -1,0 +1,64 @@
+"""Benchmark figures for the cover letter, when a results file exists.
+
+The benchmark tool writes JSON: a list of flat objects (one per
+measurement), or an object holding such a list under ``results`` or
+``rows``.  A ``.txt``/``.md`` file is taken verbatim.  Anything else is
+left out of the cover letter, and the cover says there are no figures.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Bench:
+    path: Path
+    columns: tuple[str, ...] = ()
+    rows: tuple[tuple[str, ...], ...] = ()
+    text: str = ""
+
+    def table(self) -> str:
+        """A fixed-width plain-text table (emails are read in monospace)."""
+        if self.text:
+            return self.text
+        widths = [len(c) for c in self.columns]
+        for row in self.rows:
+            widths = [max(w, len(v)) for w, v in zip(widths, row, strict=True)]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(self.columns, widths, strict=True))]
+        lines.append("  ".join("-" * w for w in widths))
+        for row in self.rows:
+            lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+        return "\n".join(line.rstrip() for line in lines)
+
+
+def _cell(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def load(path: Path) -> Bench | None:
+    if not path.is_file():
+        return None
+    if path.suffix in (".txt", ".md"):
+        text = path.read_text().strip()
+        return Bench(path, text=text) if text else None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if isinstance(data, dict):
+        data = data.get("results", data.get("rows"))
+    if not isinstance(data, list):
+        return None
+    items = [d for d in data if isinstance(d, dict)]
+    columns: dict[str, None] = {}
+    for item in items:
+        for key, value in item.items():
+            if not isinstance(value, (dict, list)):
+                columns[str(key)] = None
+    if not items or not columns:
+        return None
+    rows = tuple(tuple(_cell(item.get(c, "")) for c in columns) for item in items)
+    return Bench(path, tuple(columns), rows)
