@@ -283,7 +283,8 @@ sh -c "$script"
 def test_run_retries_an_early_boot_oops(tmp_path: Path) -> None:
     res, progress = run(tmp_path, "echo ok", body=FLAKY)
     assert res.attempts == 2
-    assert res.retry_reason == "the guest died before running the command"
+    assert res.retry_reason == ("kernel oops splat during boot: "
+                                "Oops: int3: 0000 [#1] PREEMPT SMP KASAN NOPTI")
     assert res.returncode == 0
     assert res.ok
     assert res.splats == []
@@ -291,7 +292,62 @@ def test_run_retries_an_early_boot_oops(tmp_path: Path) -> None:
     # The first attempt's log is kept for the record.
     assert "Oops: int3: 0000 [#1]" in (tmp_path / "logs" / "console.log").read_text()
     assert "retrying once" in progress
-    assert "retried once (the guest died before running the command)" in progress
+    assert "retried once (kernel oops splat during boot" in progress
+
+
+SPLAT_THEN_RUNS = """if [ ! -e "$here/attempted" ]; then
+    : > "$here/attempted"
+    cat "$here/prelude.log"
+    echo '[    1.100000] BUG: KASAN: wild-memory-access in rcu_is_watching+0x20/0x50'
+    echo '[    1.100001] Read of size 8 at addr 1fffffff8a6b1e40 by task swapper/0'
+    sh -c "$script"
+    exit 0
+fi
+cat "$here/prelude.log"
+sh -c "$script"
+"""
+
+
+def test_run_retries_a_boot_splat_even_if_the_command_ran(tmp_path: Path) -> None:
+    res, _ = run(tmp_path, "echo ok", body=SPLAT_THEN_RUNS)
+    assert res.attempts == 2
+    assert res.retry_reason.startswith("kernel kasan splat during boot: BUG: KASAN: "
+                                       "wild-memory-access in rcu_is_watching")
+    assert res.ok
+    assert "BUG: KASAN" in (tmp_path / "logs" / "console.log").read_text()
+
+
+ALWAYS_BOOT_SPLAT = """cat "$here/prelude.log"
+echo '[    1.100000] BUG: KASAN: wild-memory-access in rcu_is_watching+0x20/0x50'
+sh -c "$script"
+"""
+
+
+def test_run_a_boot_splat_twice_fails(tmp_path: Path) -> None:
+    res, _ = run(tmp_path, "echo ok", body=ALWAYS_BOOT_SPLAT)
+    assert res.attempts == 2
+    assert [s.kind for s in res.splats] == ["kasan"]
+    assert not res.ok
+    with pytest.raises(KseriesError, match="kernel kasan splat in the guest"):
+        res.raise_for_failure()
+
+
+HANGS_AT_POWEROFF = """cat "$here/prelude.log"
+sh -c "$script"
+sleep 30
+"""
+
+
+def test_run_qemu_that_hangs_after_the_command_is_killed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(boot, "POWEROFF_GRACE", 1.0)
+    t0 = time.monotonic()
+    res, _ = run(tmp_path, "echo done", body=HANGS_AT_POWEROFF, timeout=20)
+    assert time.monotonic() - t0 < 15
+    assert res.returncode == 0
+    assert not res.timed_out
+    assert res.ok
+    assert res.notes == ["QEMU did not exit 1s after the command finished"]
 
 
 ALWAYS_OOPS = """\

@@ -140,27 +140,49 @@ def parse_output(console: str, nonce: str) -> tuple[str, int | None]:
     return output.removesuffix("\n"), int(end.group(1))
 
 
-def _run_once(spec: GuestSpec, command: str, log: Path, kvm: bool) -> tuple[str, int | None,
-                                                                            bool, int]:
+# How long QEMU may take to power off once the command has finished.
+POWEROFF_GRACE = 60.0
+_POLL = 1.0
+
+
+def _run_once(spec: GuestSpec, command: str, log: Path,
+              kvm: bool) -> tuple[str, int | None, bool, int, str]:
+    """One boot: (output, exit status, timed out, vng's exit, note)."""
     nonce = uuid.uuid4().hex[:12]
     cmd = vng_command(spec, _wrap(command, nonce), kvm)
     env = make_env()
     timed_out = False
+    note = ""
     # QEMU reopens its stdout (virtme-ng gives it /proc/self/fd/1), which
     # truncates the log, so the host command goes to a file of its own.
     log.with_suffix(".cmd").write_text(shlex.join(cmd) + "\n")
+    end_marker = f"==KSERIES-END-{nonce}== rc="
     with log.open("w") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
-        try:
-            vng_rc = proc.wait(timeout=spec.timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
+        start = time.monotonic()
+        finished_at: float | None = None
+        while True:
+            try:
+                vng_rc = proc.wait(timeout=_POLL)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            now = time.monotonic()
+            if finished_at is None and end_marker in log.read_text(errors="replace"):
+                finished_at = now
+            if finished_at is not None and now - finished_at > POWEROFF_GRACE:
+                note = f"QEMU did not exit {POWEROFF_GRACE:.0f}s after the command finished"
+            elif now - start > spec.timeout:
+                timed_out = True
+            else:
+                continue
             os.killpg(proc.pid, signal.SIGKILL)
             vng_rc = proc.wait()
+            break
     console = guest_console(log)
     output, rc = parse_output(console, nonce)
-    return output, rc, timed_out, vng_rc
+    return output, rc, timed_out and rc is None, vng_rc, note
 
 
 def guest_console(log: Path) -> str:
@@ -168,8 +190,26 @@ def guest_console(log: Path) -> str:
     return log.read_text(errors="replace")
 
 
+def _boot_splat(console: str) -> splat_mod.Splat | None:
+    """The first splat printed before the command started, if any."""
+    begin = re.search(r"^==KSERIES-BEGIN-\w+==\r?$", console, re.M)
+    before = console[:begin.start()] if begin else console
+    splats = splat_mod.find(before)
+    return splats[0] if splats else None
+
+
 def _flake_reason(console: str, rc: int | None, timed_out: bool, vng_rc: int) -> str:
-    """Why a run looks like an infrastructure failure, or '' if it does not."""
+    """Why a run looks like an infrastructure failure, or '' if it does not.
+
+    Besides QEMU failing and the guest dying before the command, a splat
+    during boot, before the command ran, is retried once: under TCG, early
+    boot has shown emulation faults (an int3 Oops in text patching, a
+    KASAN wild access in rcu_is_watching).  The splat is recorded as the
+    retry reason and its log is kept; a second one fails the run.
+    """
+    early = _boot_splat(console)
+    if early is not None:
+        return f"kernel {early.kind} splat during boot: {early.title}"
     if rc is not None:
         return ""
     if "Linux version" not in console:
@@ -197,12 +237,12 @@ def run(spec: GuestSpec, command: str, console_log: Path, progress: Progress,
         attempts += 1
         log = console_log if attempts == 1 else console_log.with_suffix(f".try{attempts}.log")
         progress.say(f"boot: attempt {attempts}: {command!r} (console: {log})")
-        output, rc, timed_out, vng_rc = _run_once(spec, command, log, kvm)
+        output, rc, timed_out, vng_rc, note = _run_once(spec, command, log, kvm)
         console = guest_console(log)
         flake = _flake_reason(console, rc, timed_out, vng_rc)
         if flake and attempts <= retries:
             reason = flake
-            progress.say(f"boot: infrastructure flake ({flake}); retrying once")
+            progress.say(f"boot: flake ({flake}); retrying once, first log kept in {log}")
             continue
         break
     if attempts > 1 and console_log != log:
@@ -216,7 +256,8 @@ def run(spec: GuestSpec, command: str, console_log: Path, progress: Progress,
     result = BootResult(command=command, returncode=rc, output=output,
                         console_log=console_log, splats=splat_mod.find(console),
                         seconds=time.monotonic() - t0, kvm=kvm, attempts=attempts,
-                        retry_reason=reason, timed_out=timed_out)
+                        retry_reason=reason, timed_out=timed_out,
+                        notes=[note] if note else [])
     progress.say(f"boot: exit {rc}, {len(result.splats)} splats, {result.seconds:.0f}s"
                  + (f", retried once ({reason})" if attempts > 1 else ""))
     return result

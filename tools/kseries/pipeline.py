@@ -120,6 +120,7 @@ def run_main(lay: Layout, progress: Progress, kunit_arch: str = "um",
         cmd = guest_check_command(res.release, state["with_series"])
         result = boot.run(spec, cmd, out / "logs" / "boot-console.log", progress)
         stage.data = {"attempts": result.attempts, "retry_reason": result.retry_reason,
+                      "notes": result.notes,
                       "console_log": str(result.console_log), "kvm": result.kvm,
                       "output": result.output[-2000:]}
         result.raise_for_failure()
