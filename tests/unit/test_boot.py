@@ -447,3 +447,14 @@ def test_flake_reason() -> None:
 def test_alive_helper() -> None:
     assert alive(os.getpid())
     assert not alive(2**22 + 12345)
+
+
+def test_run_refuses_a_second_boot_on_the_same_log(tmp_path: Path) -> None:
+    log = tmp_path / "logs" / "console.log"
+    log.parent.mkdir()
+    spec = GuestSpec(outdir=outdir(tmp_path), vng=str(fake_vng(tmp_path)))
+    progress, _ = quiet_progress()
+    with boot._exclusive(log), pytest.raises(UsageError, match="another boot is writing"):
+        boot.run(spec, "true", log, progress, kvm=False)
+    # Once the first one is done, the log is free again.
+    assert boot.run(spec, "true", log, progress, kvm=False).ok

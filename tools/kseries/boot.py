@@ -10,6 +10,8 @@ is retried once, and the result records that it was.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import shlex
@@ -17,6 +19,7 @@ import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -230,6 +233,28 @@ def run(spec: GuestSpec, command: str, console_log: Path, progress: Progress,
         kvm, why = kvm_usable()
         progress.say(f"boot: {'KVM' if kvm else 'TCG (no KVM: ' + why + ')'}")
     console_log.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive(console_log):
+        return _run(spec, command, console_log, progress, kvm, retries)
+
+
+@contextlib.contextmanager
+def _exclusive(console_log: Path) -> Iterator[None]:
+    """Refuse a second boot writing the same console log at the same time.
+
+    QEMU truncates the file it is given, so two guests sharing a log
+    garble each other's output and markers.
+    """
+    with console_log.with_suffix(".lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"another boot is writing {console_log}",
+                             "wait for it, or give this one its own --console-log") from None
+        yield
+
+
+def _run(spec: GuestSpec, command: str, console_log: Path, progress: Progress,
+         kvm: bool, retries: int) -> BootResult:
     t0 = time.monotonic()
     attempts = 0
     reason = ""
