@@ -66,3 +66,23 @@ def test_guest_runs_the_built_kernel(main_job: dict[str, Any]) -> None:
     assert f"uname -r: {release}" in boot["output"]
     console = Path(boot["console_log"]).read_text(errors="replace")
     assert f"Linux version {release}" in console
+
+
+def test_in_guest_requests(main_job: dict[str, Any]) -> None:
+    """Requests round-trip through /dev/vhost-blk in the booted debug kernel.
+
+    Runs tests/guest/test_requests.py (every request type, malformed
+    chains, read-only backends, fault injection) inside the VM with the
+    userspace virtio-blk driver; any kernel splat fails the run.
+    """
+    assert main_job["by_name"]["build"]["status"] == "pass"
+    proc = _kseries("run", "--timeout", "2400", "--console-log",
+                    str(ROOT / "build" / "logs" / "guest-requests.log"), "--",
+                    sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                    "--color=no", "tests/guest/test_requests.py", capture=True)
+    lines = proc.stdout.strip().splitlines()
+    summary = lines[-1] if lines else ""
+    assert proc.returncode == 0, f"{summary}\n{proc.stderr[-2000:]}"
+    assert " passed" in summary
+    assert "failed" not in summary and "error" not in summary
+    assert "skipped" not in summary, "in-guest tests skipped: /dev/vhost-blk missing?"
