@@ -12,8 +12,10 @@ import shlex
 import sys
 from pathlib import Path
 
+import git
+
 from . import boot, build, kunit_run, paths, pipeline, series, tree
-from .errors import KseriesError, UsageError
+from .errors import KseriesError, UsageError, git_failure
 from .progress import Progress
 
 
@@ -174,6 +176,11 @@ def main(argv: list[str] | None = None) -> int:
         args.cmd = args.cmd[1:]
     try:
         return int(args.func(args))
+    except git.GitCommandError as exc:
+        err = git_failure(exc)
+        print(f"kseries: error: {err.message}", file=sys.stderr)
+        print(f"kseries: hint: {err.hint}", file=sys.stderr)
+        return err.exit_code
     except KseriesError as err:
         print(f"kseries: error: {err.message}", file=sys.stderr)
         if err.hint:

@@ -15,8 +15,10 @@ import argparse
 import sys
 from pathlib import Path
 
+import git
+
 from .. import paths, tree
-from ..errors import KseriesError, UsageError
+from ..errors import KseriesError, UsageError, git_failure
 from ..progress import Progress
 from . import config as config_mod
 from . import engine, gitops, inputs, matrix, registry, reports
@@ -151,7 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     progress = Progress(quiet=args.quiet)
     try:
-        return run(args, progress)
+        try:
+            return run(args, progress)
+        except git.GitCommandError as exc:
+            raise git_failure(exc) from None
     except KseriesError as err:
         print(f"check-series: error: {err.message}", file=sys.stderr)
         if err.hint:

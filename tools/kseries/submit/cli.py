@@ -23,8 +23,10 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+import git
+
 from .. import paths, series
-from ..errors import KseriesError, UsageError
+from ..errors import KseriesError, UsageError, git_failure
 from ..progress import Progress
 from . import b4run, bench, checks, config, cover, emails, recipients, worktree
 
@@ -241,6 +243,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv[:1] == ["trailers"]:
             return cmd_trailers(trailers_parser().parse_args(argv[1:]))
         return cmd_submit(build_parser().parse_args(argv))
+    except git.GitCommandError as exc:
+        err = git_failure(exc)
+        print(f"submit-series: error: {err.message}", file=sys.stderr)
+        print(f"submit-series: hint: {err.hint}", file=sys.stderr)
+        return err.exit_code
     except KseriesError as err:
         print(f"submit-series: error: {err.message}", file=sys.stderr)
         if err.hint:
