@@ -132,3 +132,22 @@ def test_config_fingerprint_follows_referenced_files(tmp_path: Path) -> None:
     first = config.load(path, tmp_path).fingerprint()
     frag.write_text("CONFIG_A=n\n")
     assert config.load(path, tmp_path).fingerprint() != first
+
+
+def test_header_users_of_a_later_patch_are_not_build_targets(tmp_path: Path) -> None:
+    """A build dir of the tip names drivers/x/new.o as a user of a header
+    that patch 1 changes; at patch 1 new.c does not exist yet."""
+    from kseries.check import kbuild
+
+    out = tmp_path / "out" / "drivers" / "x"
+    out.mkdir(parents=True)
+    for name in ("old", "new"):
+        (out / f".{name}.o.cmd").write_text(f"deps_drivers/x/{name}.o := \\\n"
+                                            "  include/uapi/linux/vhost.h \\\n")
+    tree = tmp_path / "tree" / "drivers" / "x"
+    tree.mkdir(parents=True)
+    (tree / "old.c").write_text("int x;\n")
+    users = kbuild.header_users(tmp_path / "out", "include/uapi/linux/vhost.h", 40)
+    assert users == ["drivers/x/new.o", "drivers/x/old.o"]
+    assert [u for u in users if kbuild._source_in_tree(tmp_path / "tree", u)] == [
+        "drivers/x/old.o"]
