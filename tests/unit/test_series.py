@@ -320,3 +320,19 @@ def test_am_in_progress_is_refused(repo: Path, patches: Path) -> None:
 def test_bad_base_is_refused(repo: Path, patches: Path) -> None:
     with pytest.raises(UsageError, match="base 'nope' does not exist"):
         apply(repo, patches, base="nope", force=True)
+
+
+def test_apply_without_a_git_identity(repo: Path, patches: Path, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh CI machine has no user.name/user.email: git am must still work."""
+    git(repo, "checkout", "-q", "master")
+    git(repo, "branch", "-D", BRANCH)
+    git(repo, "config", "--unset", "user.email")
+    git(repo, "config", "--unset", "user.name")
+    monkeypatch.setenv("HOME", str(tmp_path / "nohome"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for var in ("GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "EMAIL"):
+        monkeypatch.delenv(var, raising=False)
+    result = apply(repo, patches)
+    assert len(result.applied) == 3
+    assert git(repo, "log", "-1", "--format=%ce", BRANCH) == "kseries@invalid"

@@ -100,6 +100,13 @@ def am_failure(patch: Path, stderr: str) -> KseriesError:
                         "run `kseries export`")
 
 
+def _committer_env(repo: git.Repo) -> dict[str, str]:
+    """A committer identity for git am on a machine that has none (CI)."""
+    if repo.git.config("--get", "user.email", with_exceptions=False):
+        return {}
+    return {"GIT_COMMITTER_NAME": "kseries", "GIT_COMMITTER_EMAIL": "kseries@invalid"}
+
+
 def apply(repo_path: Path, base: str, branch: str, patches_dir: Path,
           progress: Progress, force: bool = False) -> ApplyResult:
     """Create ``branch`` at ``base`` and ``git am`` every patch onto it."""
@@ -127,7 +134,8 @@ def apply(repo_path: Path, base: str, branch: str, patches_dir: Path,
     for i, patch in enumerate(patches, 1):
         progress.say(f"apply [{i}/{len(patches)}] {patch.name}")
         try:
-            repo.git.am("--committer-date-is-author-date", str(patch.resolve()))
+            repo.git.am("--committer-date-is-author-date", str(patch.resolve()),
+                        env=_committer_env(repo))
         except git.GitCommandError as exc:
             with contextlib.suppress(git.GitCommandError):
                 repo.git.am("--abort")
