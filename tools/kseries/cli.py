@@ -15,7 +15,7 @@ from pathlib import Path
 import git
 
 from . import boot, build, kunit_run, paths, pipeline, series, tree
-from .errors import KseriesError, UsageError, git_failure
+from .errors import KseriesError, UsageError, git_failure, report
 from .progress import Progress
 
 
@@ -178,13 +178,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except git.GitCommandError as exc:
         err = git_failure(exc)
-        print(f"kseries: error: {err.message}", file=sys.stderr)
-        print(f"kseries: hint: {err.hint}", file=sys.stderr)
+        report("kseries", err)
         return err.exit_code
     except KseriesError as err:
-        print(f"kseries: error: {err.message}", file=sys.stderr)
-        if err.hint:
-            print(f"kseries: hint: {err.hint}", file=sys.stderr)
+        report("kseries", err)
         return err.exit_code
     except KeyboardInterrupt:
         print("kseries: interrupted", file=sys.stderr)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 
 class KseriesError(Exception):
     """A failure the user can act on.
@@ -46,3 +48,10 @@ def git_failure(exc: Exception) -> KseriesError:
     return KseriesError(f"`{command}` failed: {last}",
                         "fix the git state it names (a branch checked out in another "
                         "worktree, a lock file, ...) and run again")
+
+
+def report(prog: str, err: KseriesError) -> None:
+    """Print an error the way every kseries command does: one line, one hint."""
+    print(f"{prog}: error: {err.message}", file=sys.stderr)
+    if err.hint:
+        print(f"{prog}: hint: {err.hint}", file=sys.stderr)

@@ -18,7 +18,7 @@ from pathlib import Path
 import git
 
 from .. import paths, tree
-from ..errors import KseriesError, UsageError, git_failure
+from ..errors import KseriesError, UsageError, git_failure, report
 from ..progress import Progress
 from . import config as config_mod
 from . import engine, gitops, inputs, matrix, registry, reports
@@ -158,9 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         except git.GitCommandError as exc:
             raise git_failure(exc) from None
     except KseriesError as err:
-        print(f"check-series: error: {err.message}", file=sys.stderr)
-        if err.hint:
-            print(f"check-series: hint: {err.hint}", file=sys.stderr)
+        report("check-series", err)
         return 2
     except KeyboardInterrupt:
         print("check-series: interrupted", file=sys.stderr)

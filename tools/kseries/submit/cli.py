@@ -26,7 +26,7 @@ from pathlib import Path
 import git
 
 from .. import paths, series
-from ..errors import KseriesError, UsageError, git_failure
+from ..errors import KseriesError, UsageError, git_failure, report
 from ..progress import Progress
 from . import b4run, bench, checks, config, cover, emails, recipients, worktree
 
@@ -245,11 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_submit(build_parser().parse_args(argv))
     except git.GitCommandError as exc:
         err = git_failure(exc)
-        print(f"submit-series: error: {err.message}", file=sys.stderr)
-        print(f"submit-series: hint: {err.hint}", file=sys.stderr)
+        report("submit-series", err)
         return err.exit_code
     except KseriesError as err:
-        print(f"submit-series: error: {err.message}", file=sys.stderr)
-        if err.hint:
-            print(f"submit-series: hint: {err.hint}", file=sys.stderr)
+        report("submit-series", err)
         return err.exit_code
