@@ -193,9 +193,13 @@ def guest_console(log: Path) -> str:
     return log.read_text(errors="replace")
 
 
+# The begin marker of any run, at the start of a line.
+_ANY_BEGIN = re.compile(r"^==KSERIES-BEGIN-\w+==\r?$", re.M)
+
+
 def _boot_splat(console: str) -> splat_mod.Splat | None:
     """The first splat printed before the command started, if any."""
-    begin = re.search(r"^==KSERIES-BEGIN-\w+==\r?$", console, re.M)
+    begin = _ANY_BEGIN.search(console)
     before = console[:begin.start()] if begin else console
     splats = splat_mod.find(before)
     return splats[0] if splats else None
@@ -217,7 +221,7 @@ def _flake_reason(console: str, rc: int | None, timed_out: bool, vng_rc: int) ->
         return ""
     if "Linux version" not in console:
         return f"QEMU/virtme-ng failed before the kernel started (exit {vng_rc})"
-    if not re.search(r"^==KSERIES-BEGIN-\w+==\r?$", console, re.M):
+    if not _ANY_BEGIN.search(console):
         what = "timed out" if timed_out else "died"
         return f"the guest {what} before running the command"
     return ""
@@ -273,13 +277,12 @@ def _run(spec: GuestSpec, command: str, console_log: Path, progress: Progress,
     if attempts > 1 and console_log != log:
         # Keep the first attempt's log for the record; report the last one.
         console_log = log
-    if flake and not timed_out and rc is None:
-        splats = splat_mod.find(console)
-        if not splats:
-            raise InfraError(f"{flake}, also after {attempts} attempts",
-                             f"see {console_log}; is qemu-system-x86 installed?")
+    splats = splat_mod.find(console)
+    if flake and not timed_out and rc is None and not splats:
+        raise InfraError(f"{flake}, also after {attempts} attempts",
+                         f"see {console_log}; is qemu-system-x86 installed?")
     result = BootResult(command=command, returncode=rc, output=output,
-                        console_log=console_log, splats=splat_mod.find(console),
+                        console_log=console_log, splats=splats,
                         seconds=time.monotonic() - t0, kvm=kvm, attempts=attempts,
                         retry_reason=reason, timed_out=timed_out,
                         notes=[note] if note else [])
