@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,39 +21,8 @@ from kseries.check.model import (
 )
 from kseries.check.reports import html, json_report, junit, patchwork
 
-
-def validate(instance: Any, schema: dict[str, Any], root: dict[str, Any], where: str = "$"
-             ) -> None:
-    """The part of JSON Schema that schema.json uses: type, enum, required,
-    properties, additionalProperties, items, $ref."""
-    if "$ref" in schema:
-        name = schema["$ref"].rsplit("/", 1)[1]
-        validate(instance, root["$defs"][name], root, where)
-        return
-    types = {"object": dict, "array": list, "string": str, "boolean": bool,
-             "integer": int, "number": (int, float)}
-    kind = schema.get("type")
-    if kind:
-        assert isinstance(instance, types[kind]), f"{where}: not {kind}: {instance!r}"
-        if kind in ("integer", "number"):
-            assert not isinstance(instance, bool), f"{where}: bool is not {kind}"
-    if "enum" in schema:
-        assert instance in schema["enum"], f"{where}: {instance!r} not in {schema['enum']}"
-    if isinstance(instance, dict):
-        for key in schema.get("required", []):
-            assert key in instance, f"{where}: missing {key}"
-        props = schema.get("properties", {})
-        extra = schema.get("additionalProperties", True)
-        for key, value in instance.items():
-            if key in props:
-                validate(value, props[key], root, f"{where}.{key}")
-            elif extra is False:
-                raise AssertionError(f"{where}: unexpected key {key}")
-            elif isinstance(extra, dict):
-                validate(value, extra, root, f"{where}.{key}")
-    if isinstance(instance, list) and "items" in schema:
-        for i, item in enumerate(instance):
-            validate(item, schema["items"], root, f"{where}[{i}]")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "check"))
+from schema_lite import validate
 
 
 def patch(i: int, subject: str) -> PatchInfo:

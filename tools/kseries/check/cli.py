@@ -6,7 +6,9 @@ tree.  INPUT can be a directory of `git format-patch` files (series file
 order), an mbox, or a git range BASE..TIP in --tree.
 
 Exit status: 0 every check passed (warnings allowed), 1 a check failed,
-2 a usage or environment error (the message names the cause and the fix).
+2 a usage or environment error (the message names the cause and the fix),
+130 interrupted (Ctrl-C or SIGTERM; the reports are still written, with the
+unfinished checks marked skip).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from .. import paths, tree
 from ..errors import KseriesError, UsageError, git_failure, report
 from ..progress import Progress
 from . import config as config_mod
-from . import engine, gitops, inputs, matrix, registry, reports
+from . import engine, gitops, inputs, interrupt, matrix, registry, reports
 from .context import Check, RunOptions
+from .model import INTERRUPTED_EXIT
 
 
 def _names(values: list[str]) -> list[str]:
@@ -63,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="kernel O= build directory (default: WORK/build)")
     p.add_argument("--range-diff-base", default=None, metavar="OLD_BASE..OLD_TIP",
                    help="previous version of the series for git range-diff (or its tip ref)")
+    p.add_argument("--smoke-tip", action="store_true",
+                   help="boot the tip with [boot] smoke_command instead of tip_command")
     p.add_argument("--url-base", default=None,
                    help="URL the output directory is published at (patchwork target_url)")
     p.add_argument("--list-checks", action="store_true", help="list the check plug-ins and exit")
@@ -134,18 +139,24 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
                          base=base, base_commit=base_commit, source=series_in.source,
                          output=output, work=work, config=cfg,
                          options=RunOptions(range_diff_base=args.range_diff_base,
+                                            smoke_tip=args.smoke_tip,
                                             build_dir=args.build_dir.resolve()
                                             if args.build_dir else None))
     progress.say(f"checking {count} patches from {series_in.source} on {base} "
                  f"({base_commit[:12]}): {', '.join(c.name for c in per)}"
                  + (f"; tip: {', '.join(c.name for c in tip)}" if tip else ""))
-    report = engine.run(plan, setup, progress)
-    written = reports.write_all(report, output, args.url_base)
+    with interrupt.catching():
+        report = engine.run(plan, setup, progress)
+        written = reports.write_all(report, output, args.url_base)
     print(matrix.render(report))
     for line in matrix.failures(report):
         print(line)
     print("reports: " + ", ".join(str(p) for p in written.values()))
-    print("RESULT: " + ("FAIL" if report.failed else "PASS"))
+    print("RESULT: " + reports.html.verdict(report))
+    if report.interrupted:
+        print(f"check-series: interrupted by {report.interrupted}: {report.stopped_early}; the "
+              "reports mark the unfinished checks skip; rerun with --resume to continue "
+              f"(exit {report.exit_status})", file=sys.stderr)
     return report.exit_status
 
 
@@ -154,15 +165,18 @@ def main(argv: list[str] | None = None) -> int:
     progress = Progress(quiet=args.quiet)
     try:
         try:
-            return run(args, progress)
+            with interrupt.catching():
+                return run(args, progress)
         except git.GitCommandError as exc:
             raise git_failure(exc) from None
     except KseriesError as err:
         report("check-series", err)
         return 2
-    except KeyboardInterrupt:
-        print("check-series: interrupted", file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, interrupt.Interrupted) as sig:
+        name = sig.signame if isinstance(sig, interrupt.Interrupted) else "SIGINT"
+        print(f"check-series: interrupted by {name} before any check ran: no reports written "
+              f"(exit {INTERRUPTED_EXIT})", file=sys.stderr)
+        return INTERRUPTED_EXIT
 
 
 if __name__ == "__main__":

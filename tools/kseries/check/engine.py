@@ -11,7 +11,7 @@ from pathlib import Path
 from ..errors import InfraError, KseriesError, UsageError
 from ..progress import Progress
 from . import cache as cache_mod
-from . import gitops
+from . import gitops, interrupt
 from .config import ProjectConfig
 from .context import Check, CheckContext, RunOptions
 from .live import Live
@@ -59,11 +59,13 @@ class Runner:
         per = [c.name for c in plan.per_patch]
         self.tip_checks = [c for c in plan.tip if c.name not in per]
         self.columns = [*plan.per_patch, *self.tip_checks]
+        self.interrupted = ""  # the signal's name once one stopped the run
 
     def key(self, check: Check, patch: PatchInfo, chain: str, is_tip: bool) -> str:
         depends = chain if check.needs_tree else f"{self.setup.base_commit}:{patch.key}"
         return cache_mod.make_key(check.name, check.version, self.config_fp, depends,
-                                  str(is_tip), self.setup.options.range_diff_base or "")
+                                  str(is_tip), self.setup.options.range_diff_base or "",
+                                  str(self.setup.options.smoke_tip))
 
     def run_check(self, check: Check, ctx: CheckContext, chain: str, upcoming: str) -> Result:
         rel = f"logs/{ctx.patch.label}-{check.name}.log"
@@ -78,8 +80,17 @@ class Runner:
             self.live.finished(ctx.patch.index, ctx.patch.name, result)
             return result
         t0 = time.monotonic()
-        with self.live.running(ctx.patch.index, ctx.patch.name, check.name, upcoming):
-            outcome = self._guarded(check, ctx)
+        try:
+            with self.live.running(ctx.patch.index, ctx.patch.name, check.name, upcoming):
+                outcome = self._guarded(check, ctx)
+        except interrupt.Interrupted as sig:
+            took = time.monotonic() - t0
+            self.interrupted = sig.signame
+            ctx.write_log(f"interrupted by {sig.signame} after {took:.1f}s: not finished")
+            result = Result(check.name, State.SKIP, f"interrupted by {sig.signame} after "
+                            f"{took:.0f}s: not finished", took, rel)
+            self.live.finished(ctx.patch.index, ctx.patch.name, result)
+            return result
         if not ctx.log.exists() or not ctx.log.stat().st_size:
             ctx.write_log(outcome.description)
         result = Result(check.name, outcome.state, _one_line(outcome.description),
@@ -124,6 +135,36 @@ class Runner:
                     for c in self.columns],
             started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
         t0 = time.monotonic()
+        try:
+            self._run_patches(report)
+        except interrupt.Interrupted as sig:  # outside a check: setting up, applying
+            self.interrupted = sig.signame
+            self._interrupted_rows(report, "")
+        if self.interrupted:
+            report.interrupted = self.interrupted
+            stopped = interrupt.stop_processes(interrupt.descendants())
+            if stopped:
+                self.progress.say(f"killed {len(stopped)} process(es) that ignored SIGTERM")
+        report.seconds = time.monotonic() - t0
+        return report
+
+    def _interrupted_rows(self, report: SeriesReport, where: str) -> None:
+        """Mark every cell not run yet (after the signal) as skipped."""
+        reason = f"not run: interrupted by {self.interrupted}" + (f" {where}" if where else "")
+        report.stopped_early = reason
+        done = {row.patch.index: row for row in report.patches}
+        tip = self.checked[-1] if self.checked else None
+        for patch in self.checked:
+            row = done.get(patch.index)
+            if row is None:
+                row = PatchReport(patch)
+                report.patches.append(row)
+            self._skip_all(row, self.plan.per_patch + (self.tip_checks if patch is tip else []),
+                           reason)
+        report.patches.sort(key=lambda r: r.patch.index)
+
+    def _run_patches(self, report: SeriesReport) -> None:
+        s = self.setup
         self.progress.say(f"worktree {s.worktree} at {s.base_commit[:12]} ({s.base})")
         gitops.prepare_worktree(s.tree, s.worktree, s.base_commit)
         prev, chain = s.base_commit, cache_mod.make_key(s.base_commit)
@@ -159,6 +200,12 @@ class Runner:
                                                      "the patch did not apply")
                     continue
                 row.results[check.name] = self.run_check(check, ctx, chain, upcoming)
+                if self.interrupted:
+                    row.commit = ctx.commit
+                    report.patches.append(row)
+                    self._interrupted_rows(report, f"during {check.name} of patch "
+                                                   f"{patch.label}")
+                    return
             row.commit = ctx.commit
             report.patches.append(row)
             if not ctx.commit:
@@ -169,8 +216,6 @@ class Runner:
                         f"{', '.join(failed)} (--keep-going checks the rest)")
             prev = ctx.commit or prev
         report.stopped_early = stop
-        report.seconds = time.monotonic() - t0
-        return report
 
     def _next(self, patch: PatchInfo) -> str:
         later = [p for p in self.checked if p.index > patch.index]

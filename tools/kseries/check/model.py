@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from pathlib import Path
 
+INTERRUPTED_EXIT = 130  # the exit status of a run stopped by SIGINT or SIGTERM
+
 
 class State(enum.StrEnum):
     """The result of one check on one patch (patchwork's vocabulary, plus skip)."""
@@ -106,6 +108,7 @@ class SeriesReport:
     started: str = ""
     seconds: float = 0.0
     stopped_early: str = ""
+    interrupted: str = ""  # the signal (SIGINT, SIGTERM) that stopped the run, if one did
 
     def totals(self) -> dict[str, int]:
         counts = {s.value: 0 for s in State}
@@ -119,7 +122,14 @@ class SeriesReport:
         return self.totals()[State.FAIL.value] > 0
 
     @property
+    def ok(self) -> bool:
+        """Every check that ran passed, and the run was not cut short by a signal."""
+        return not self.failed and not self.interrupted
+
+    @property
     def exit_status(self) -> int:
+        if self.interrupted:
+            return INTERRUPTED_EXIT
         return 1 if self.failed else 0
 
     def check_seconds(self) -> dict[str, float]:

@@ -20,7 +20,13 @@ def render(report: SeriesReport) -> str:
     template = env.get_template("report.html.j2")
     return template.render(report=report, totals=report.totals(),
                            took=report.check_seconds(), states=list(State),
-                           failed=report.failed)
+                           failed=report.failed, verdict=verdict(report))
+
+
+def verdict(report: SeriesReport) -> str:
+    if report.interrupted:
+        return "INTERRUPTED"
+    return "FAIL" if report.failed else "PASS"
 
 
 def write(report: SeriesReport, path: Path) -> None:

@@ -23,7 +23,7 @@ def to_dict(report: SeriesReport) -> dict[str, Any]:
     took = report.check_seconds()
     return {
         "schema": SCHEMA_ID,
-        "ok": not report.failed,
+        "ok": report.ok,
         "exit_status": report.exit_status,
         "started": report.started,
         "seconds": round(report.seconds, 3),
@@ -32,6 +32,7 @@ def to_dict(report: SeriesReport) -> dict[str, Any]:
         "base_commit": report.base_commit,
         "source": report.source,
         "stopped_early": report.stopped_early,
+        "interrupted": report.interrupted,
         "checks": [{"name": n, "scope": scope, "description": d, "seconds": round(took[n], 3)}
                    for n, scope, d in report.checks],
         "totals": report.totals(),
