@@ -19,6 +19,7 @@ class RunOptions:
 
     range_diff_base: str | None = None
     build_dir: Path | None = None
+    smoke_tip: bool = False  # boot the tip with [boot] smoke_command, not tip_command
 
 
 @dataclass

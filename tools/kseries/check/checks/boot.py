@@ -30,7 +30,8 @@ class Boot(Check):
                               ctx.progress, strict_config=False)
         except KseriesError as err:
             return Outcome(State.FAIL, f"the kernel did not build: {err.message}")
-        command = cfg.tip_command if ctx.is_tip else cfg.smoke_command
+        full = ctx.is_tip and not ctx.options.smoke_tip
+        command = cfg.tip_command if full else cfg.smoke_command
         spec = boot.GuestSpec(outdir=res.outdir, cpus=cfg.cpus, memory=cfg.memory,
                               timeout=cfg.timeout, cwd=ctx.config.root)
         console = ctx.log.with_suffix(".console.log")
