@@ -15,6 +15,7 @@ from pathlib import Path
 import git
 
 from . import boot, build, kunit_run, paths, pipeline, series, tree
+from .bench import cli as bench_cli
 from .errors import KseriesError, UsageError, git_failure, report
 from .progress import Progress
 
@@ -166,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--console-log", type=Path, default=None)
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="command to run in the guest")
     p.set_defaults(func=cmd_run)
+
+    bench_cli.register(sub, _common)
     return parser
 
 

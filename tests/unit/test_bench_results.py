@@ -1,0 +1,139 @@
+"""kseries.bench.results and report: parsing tool output, ratios, targets, tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kseries.bench import matrix, report, results, runner
+from kseries.bench.matrix import Case
+from kseries.bench.results import Result, ResultError
+from kseries.errors import KseriesError
+
+LOAD_OK = json.dumps({
+    "tool": "vblk-load", "ok": True, "error": "", "backend": "vhost-blk", "iops": 1234.5,
+    "bw_bytes": 5056512.0, "seconds": 5.001, "ios": 6173, "kicks": 10, "waits": 3,
+    "wakeups": 3, "ring_size": 16, "features": 1,
+    "lat_ns": {"mean": 800.0, "p50": 700, "p99": 2000, "p99.9": 9000, "max": 12000}})
+
+
+def fio_json(iops: float, side: str = "read", error: int = 0) -> str:
+    other = "write" if side == "read" else "read"
+    job = {"jobname": "bench", "error": error, "usr_cpu": 1.0, "sys_cpu": 2.0,
+           side: {"iops": iops, "bw_bytes": iops * 4096, "runtime": 5000, "total_ios": 10,
+                  "lat_ns": {"mean": 1500.0, "percentile": {"50.000000": 1000,
+                                                            "99.000000": 3000,
+                                                            "99.900000": 5000}}},
+           other: {"iops": 0, "bw_bytes": 0}}
+    return "fio: some warning\n" + json.dumps({"fio version": "fio-3.33", "jobs": [job]})
+
+
+def test_parse_load() -> None:
+    r = results.parse_load("k", LOAD_OK + "\n")
+    assert r.ok and r.iops == 1234.5 and r.lat_us["p99.9"] == 9.0 and r.extra["kicks"] == 10
+
+
+def test_parse_load_failure_keeps_the_reason() -> None:
+    r = results.parse_load("k", '{"tool": "vblk-load", "ok": false, '
+                                '"error": "VHOST_SET_OWNER on /dev/vhost-blk: Busy"}')
+    assert not r.ok and "VHOST_SET_OWNER" in r.error
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("", "printed no JSON"),
+    ("segfault", "printed no JSON .it printed: segfault"),
+    ('{"ok": true, "iops": ', "malformed JSON"),
+    ('{"ok": true, "iops": 1}', "lacks"),
+])
+def test_parse_load_bad_output(text: str, message: str) -> None:
+    with pytest.raises(ResultError, match=message):
+        results.parse_load("k", text)
+
+
+def test_parse_fio_read_and_write() -> None:
+    r = results.parse_fio("k", fio_json(5000.0), "randread")
+    assert r.ok and r.iops == 5000.0 and r.lat_us == {"p50": 1.0, "p99": 3.0, "p99.9": 5.0,
+                                                        "mean": 1.5}
+    w = results.parse_fio("k", fio_json(700.0, side="write"), "randwrite")
+    assert w.ok and w.iops == 700.0
+    assert not results.parse_fio("k", fio_json(0.0), "randread").ok
+    assert "error 5" in results.parse_fio("k", fio_json(1.0, error=5), "randread").error
+    with pytest.raises(ResultError, match="no jobs"):
+        results.parse_fio("k", '{"jobs": []}', "randread")
+
+
+def _group(iops: dict[str, float | None]) -> tuple[list[Case], dict[str, Result]]:
+    p = matrix.plan(["null_blk"], ["randread"], [32], [2], list(matrix.BACKENDS))
+    res: dict[str, Result] = {}
+    for c in p.cases:
+        v = iops.get(c.label)
+        if v is None:
+            res[c.key] = results.failed(c.key, "boom")
+        else:
+            res[c.key] = Result(key=c.key, ok=True, iops=v)
+    return p.cases, res
+
+
+def test_ratios_use_the_best_direct_engine() -> None:
+    cases, res = _group({"direct io_uring": 1000.0, "direct libaio": 800.0,
+                         "vhost-blk 2q/1w": 500.0, "vhost-blk 2q/2w": 950.0,
+                         "vhost-user-blk 2q": 400.0})
+    table = results.rows(cases, res)
+    ratio = {r.case.label: r.ratio_direct for r in table}
+    assert ratio["direct io_uring"] == 1.0
+    assert ratio["direct libaio"] == pytest.approx(0.8)
+    assert ratio["vhost-blk 2q/2w"] == pytest.approx(0.95)
+    got = {c.name: (c.value, c.met) for c in results.checks(table)}
+    assert got["vhost-blk / direct"] == (pytest.approx(0.95), False)
+    assert got["vhost-blk / vhost-user-blk"] == (pytest.approx(950 / 400), True)
+    assert got["2 workers / 1 worker"] == (pytest.approx(1.9), True)
+
+
+def test_failed_cases_have_no_ratio_and_are_not_hidden() -> None:
+    cases, res = _group({"direct io_uring": None, "direct libaio": None,
+                         "vhost-blk 2q/1w": 500.0, "vhost-blk 2q/2w": None,
+                         "vhost-user-blk 2q": 400.0})
+    del res[cases[-1].key]  # the guest died before the last case
+    table = results.rows(cases, res)
+    assert all(r.ratio_direct is None for r in table)
+    missing = table[-1]
+    assert not missing.result.ok and "guest stopped" in missing.result.error
+    names = {c.name for c in results.checks(table)}
+    assert names == set()  # vhost-user failed and there is no direct ceiling
+    text = report.table(table)
+    assert text.count("FAILED") == 4
+    assert "1 of 5 cases measured; 4 FAILED" in report.summary(table)
+
+
+def test_table_and_checks_render() -> None:
+    cases, res = _group({"direct io_uring": 1000.0, "direct libaio": 800.0,
+                         "vhost-blk 2q/1w": 500.0, "vhost-blk 2q/2w": 990.0,
+                         "vhost-user-blk 2q": 400.0})
+    table = results.rows(cases, res)
+    text = report.table(table)
+    assert "| null_blk | randread | 32 | 2 | vhost-blk 2q/2w | 990 | 0.99 |" in text
+    checks = report.checks_table(results.checks(table))
+    assert "| vhost-blk / direct | null_blk randread qd32 2q | 0.99 | >= 0.97 | yes |" in checks
+
+
+def test_plot_writes_a_png(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    cases, res = _group({"direct io_uring": 1000.0, "direct libaio": 800.0,
+                         "vhost-blk 2q/1w": 500.0, "vhost-blk 2q/2w": None,
+                         "vhost-user-blk 2q": 400.0})
+    out = tmp_path / "plot.png"
+    report.plot(results.rows(cases, res), out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_load_results_names_a_bad_line(tmp_path: Path) -> None:
+    path = tmp_path / "results.jsonl"
+    good = Result(key="a", ok=True, iops=1.0).to_json()
+    path.write_text(json.dumps(good) + "\nnot json\n")
+    with pytest.raises(KseriesError, match=r"results.jsonl:2: not a result line"):
+        runner.load_results(path)
+    path.write_text(json.dumps(good) + "\n\n")
+    assert runner.load_results(path)["a"].iops == 1.0
+    assert runner.load_results(tmp_path / "missing.jsonl") == {}

@@ -1,0 +1,99 @@
+"""``kseries bench``: the subcommand's options, registered by kseries.cli."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .. import paths, tree
+from ..errors import KseriesError, UsageError
+from ..progress import Progress
+from . import matrix, runner
+
+HELP = "benchmark vhost-blk against the direct device and vhost-user-blk (boots a VM)"
+
+
+def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Add the ``bench`` subparser to kseries' subcommands."""
+    p = sub.add_parser("bench", help=HELP, description=HELP)
+    common(p)
+    p.add_argument("--devices", default="null_blk,brd",
+                   help=f"comma-separated, from {','.join(matrix.DEVICES)} (default: both)")
+    p.add_argument("--rw", default="randread,randwrite",
+                   help="comma-separated access patterns (default: randread,randwrite)")
+    p.add_argument("--iodepth", default="1,32,128", help="per queue (default: 1,32,128)")
+    p.add_argument("--queues", default="1,2", help="queue counts (default: 1,2)")
+    p.add_argument("--backends", default=",".join(matrix.BACKENDS),
+                   help="comma-separated (default: all): " + ",".join(matrix.BACKENDS))
+    p.add_argument("--bs", type=int, default=4096, help="block size in bytes (default 4096)")
+    p.add_argument("--runtime", type=int, default=5, help="seconds measured per case (5)")
+    p.add_argument("--ramp", type=int, default=1, help="seconds of warm-up per case (1)")
+    p.add_argument("--cpus", type=int, default=2, help="guest vCPUs (default 2)")
+    p.add_argument("--memory", default="2G", help="guest memory (default 2G)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="run directory (default: build/bench/run-<UTC time>)")
+    p.add_argument("--kernel-dir", type=Path, default=None,
+                   help="O= directory of the non-debug kernel (default: build/x86_64-bench)")
+    p.add_argument("--no-build", action="store_true",
+                   help="boot the kernel already in --kernel-dir without rebuilding it")
+    p.add_argument("--console-log", type=Path, default=None,
+                   help="guest console log (default: build/logs/bench-console.log)")
+    p.add_argument("--report-only", type=Path, default=None, metavar="RUN_DIR",
+                   help="only re-render the table, JSON and plot of an earlier run")
+    p.set_defaults(func=cmd_bench)
+
+
+def make_plan(args: argparse.Namespace) -> matrix.Plan:
+    try:
+        return matrix.plan(
+            matrix.parse_list(args.devices, "devices"), matrix.parse_list(args.rw, "rw"),
+            matrix.parse_ints(args.iodepth, "iodepth"), matrix.parse_ints(args.queues, "queues"),
+            matrix.parse_list(args.backends, "backends"),
+            matrix.Settings(bs=args.bs, runtime=args.runtime, ramp=args.ramp))
+    except matrix.PlanError as exc:
+        raise UsageError(str(exc), "see `kseries bench --help`") from None
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    progress = Progress()
+    if args.report_only is not None:
+        return _report_only(args.report_only, progress)
+    plan = make_plan(args)
+    if args.cpus < 1:
+        raise UsageError(f"--cpus {args.cpus}: at least 1", "the default is 2")
+    lay = paths.layout(manifest_path=args.manifest, tree=args.tree, base=args.base,
+                       work=args.work)
+    kernel_dir = (args.kernel_dir or lay.work / "x86_64-bench").resolve()
+    if args.no_build:
+        if not (kernel_dir / "arch" / "x86" / "boot" / "bzImage").exists():
+            raise UsageError(f"--no-build, but there is no kernel in {kernel_dir}",
+                             "run once without --no-build to build it")
+    else:
+        tree.open_tree(lay.tree, lay.base)
+    stamp = time.strftime("run-%Y%m%dT%H%M%SZ", time.gmtime())
+    opts = runner.Options(outdir=args.out or lay.work / "bench" / stamp, kernel_dir=kernel_dir,
+                          build_kernel=not args.no_build, cpus=args.cpus, memory=args.memory,
+                          console_log=args.console_log)
+    return runner.run(lay, plan, opts, progress)
+
+
+def _report_only(run_dir: Path, progress: Progress) -> int:
+    plan_path = run_dir / "plan.json"
+    if not plan_path.exists():
+        raise UsageError(f"{run_dir} has no plan.json", "give the directory of an earlier run")
+    try:
+        plan = matrix.Plan.from_json(json.loads(plan_path.read_text()))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise KseriesError(f"{plan_path} is not a benchmark plan ({exc})",
+                           "give the directory of an earlier run") from None
+    meta: dict[str, Any] = {}
+    old = run_dir / "results.json"
+    if old.exists():
+        meta = json.loads(old.read_text()).get("meta", {})
+    text, failures = runner.render(plan, run_dir, meta, progress)
+    print(text)
+    return 1 if failures else 0

@@ -1,0 +1,126 @@
+"""The results as a Markdown table, a JSON document and a matplotlib PNG."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .matrix import Plan
+from .results import Check, Row
+
+
+def _num(v: float | None, fmt: str = "{:,.0f}") -> str:
+    return "-" if v is None else fmt.format(v)
+
+
+def table(rows: list[Row]) -> str:
+    """One Markdown table: a line per case, grouped by device, pattern, iodepth, queues."""
+    head = ("| device | rw | iodepth | queues | back end | IOPS | / direct | "
+            "p50 us | p99 us | p99.9 us | status |")
+    lines = [head, "|" + "---|" * 11]
+    for r in rows:
+        c, res = r.case, r.result
+        lat = res.lat_us
+        status = "ok" if res.ok else "FAILED: " + res.error.replace("|", "/")[:160]
+        lines.append(
+            f"| {c.device} | {c.rw} | {c.iodepth} | {c.queues} | {c.label} | "
+            f"{_num(res.iops) if res.ok else '-'} | {_num(r.ratio_direct, '{:.2f}')} | "
+            f"{_num(lat.get('p50') if res.ok else None, '{:.0f}')} | "
+            f"{_num(lat.get('p99') if res.ok else None, '{:.0f}')} | "
+            f"{_num(lat.get('p99.9') if res.ok else None, '{:.0f}')} | {status} |")
+    return "\n".join(lines)
+
+
+def checks_table(checks: list[Check]) -> str:
+    lines = ["| target | group | measured | goal | met | best vhost-blk |", "|" + "---|" * 6]
+    for ch in checks:
+        met = {True: "yes", False: "no", None: "-"}[ch.met]
+        lines.append(f"| {ch.name} | {ch.group} | {_num(ch.value, '{:.2f}')} | "
+                     f">= {ch.target:g} | {met} | {ch.detail} |")
+    return "\n".join(lines)
+
+
+def summary(rows: list[Row]) -> str:
+    bad = [r for r in rows if not r.result.ok]
+    text = f"{len(rows) - len(bad)} of {len(rows)} cases measured"
+    if bad:
+        text += f"; {len(bad)} FAILED: " + "; ".join(
+            f"{r.case.key} ({r.result.error[:80]})" for r in bad[:6])
+        if len(bad) > 6:
+            text += f"; and {len(bad) - 6} more"
+    return text
+
+
+def document(plan: Plan, rows: list[Row], checks: list[Check],
+             meta: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "version": 1,
+        "meta": meta,
+        "settings": plan.to_json()["settings"],
+        "cases": [{"case": {**r.case.__dict__, "key": r.case.key, "label": r.case.label},
+                   "result": r.result.to_json(), "ratio_direct": r.ratio_direct}
+                  for r in rows],
+        "checks": [{"name": c.name, "group": c.group, "value": c.value, "target": c.target,
+                    "met": c.met, "detail": c.detail} for c in checks],
+    }
+
+
+def write_json(path: Path, doc: dict[str, Any]) -> None:
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+
+
+def plot(rows: list[Row], path: Path) -> None:
+    """Per device and pattern: IOPS bars per back end (top), ratio to direct (bottom)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels: dict[tuple[str, str], list[Row]] = {}
+    for r in rows:
+        panels.setdefault((r.case.device, r.case.rw), []).append(r)
+    fig, axes = plt.subplots(2, max(1, len(panels)), figsize=(6.5 * max(1, len(panels)), 8),
+                             squeeze=False)
+    colors = plt.get_cmap("tab10")
+    for col, ((dev, rw), members) in enumerate(panels.items()):
+        groups = list(dict.fromkeys((m.case.iodepth, m.case.queues) for m in members))
+        series = list(dict.fromkeys(_series(m) for m in members))
+        width = 0.8 / max(1, len(series))
+        for si, name in enumerate(series):
+            xs, iops, ratio = [], [], []
+            for gi, g in enumerate(groups):
+                hit = [m for m in members if (m.case.iodepth, m.case.queues) == g
+                       and _series(m) == name]
+                if not hit:
+                    continue
+                m = hit[0]
+                xs.append(gi + (si - (len(series) - 1) / 2) * width)
+                iops.append(m.result.iops if m.result.ok else 0.0)
+                ratio.append(m.ratio_direct or 0.0)
+            axes[0][col].bar(xs, [v / 1000 for v in iops], width, label=name,
+                             color=colors(si % 10))
+            axes[1][col].bar(xs, ratio, width, label=name, color=colors(si % 10))
+        ticks = [f"qd{d}\n{q}q" for d, q in groups]
+        for row_i, ylabel in ((0, "kIOPS"), (1, "ratio to direct")):
+            ax = axes[row_i][col]
+            ax.set_xticks(range(len(groups)), ticks)
+            ax.set_ylabel(ylabel)
+            ax.grid(axis="y", alpha=0.3)
+        axes[1][col].axhline(0.97, color="black", linestyle="--", linewidth=0.8)
+        axes[0][col].set_title(f"{dev} {rw}")
+    axes[0][0].legend(fontsize=7, loc="upper left")
+    fig.suptitle("vhost-blk vs direct block device vs vhost-user-blk (TCG VM: ratios only)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _series(r: Row) -> str:
+    c = r.case
+    if c.backend == "vhost-blk":
+        if c.queues == 1:
+            return "vhost-blk 1 worker"
+        return "vhost-blk 1 worker" if c.workers == 1 else "vhost-blk worker/queue"
+    return c.label.split(" ")[0] + (" " + c.label.split(" ")[1] if c.backend in
+                                    ("fio-io_uring", "fio-libaio") else "")
