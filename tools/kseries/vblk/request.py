@@ -347,6 +347,8 @@ class Completion:
     chain: Chain
     head: int
     seconds: float = 0.0
+    # Where each buffer of the chain was placed in guest memory.
+    addrs: tuple[int, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -452,7 +454,7 @@ class BlkQueue:
             for addr in pending.addrs:
                 self.mem.free(addr)
             pending.done = Completion(status, used.length, data, chain, used.id,
-                                      time.monotonic() - pending.start)
+                                      time.monotonic() - pending.start, tuple(pending.addrs))
             n += 1
         return n
 
