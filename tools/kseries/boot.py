@@ -112,13 +112,23 @@ def _wrap(command: str, nonce: str) -> str:
             f"printf '\\n==KSERIES-END-{nonce}== rc=%d\\n' $?")
 
 
+# Under TCG a vCPU is a host thread that may not run for tens of seconds
+# when the host's cores are busy, while guest time goes on: the soft
+# lockup watchdog (2 * watchdog_thresh, 20 s by default) and the RCU
+# stall detector (21 s) then report CPUs the host starved, not the
+# kernel.  Their largest thresholds keep them for real lockups.
+TCG_APPEND = "watchdog_thresh=60 rcupdate.rcu_cpu_stall_timeout=300"
+
+
 def vng_command(spec: GuestSpec, script: str, kvm: bool) -> list[str]:
     cmd = [spec.vng, "--verbose", "--cpus", str(spec.cpus), "--memory", spec.memory,
            "--run", str(spec.outdir / "arch" / "x86" / "boot" / "bzImage")]
+    append = spec.append
     if not kvm:
         cmd.append("--disable-kvm")
-    if spec.append:
-        cmd += ["--append", spec.append]
+        append = f"{TCG_APPEND} {append}".strip()
+    if append:
+        cmd += ["--append", append]
     for rwdir in spec.rwdirs:
         cmd += ["--rwdir", str(rwdir)]
     if spec.cwd:
