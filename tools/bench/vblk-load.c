@@ -550,7 +550,7 @@ static void setup_vhost_user(void)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	uint64_t offered, want;
 	struct vu_msg m;
-	uint64_t t_end = now_ns() + 20ull * 1000000000ull;
+	uint64_t t_end = now_ns() + 60ull * 1000000000ull;
 
 	if (strlen(opt.socket) >= sizeof(sa.sun_path))
 		die("socket path %s is too long", opt.socket);

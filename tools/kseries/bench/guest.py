@@ -32,6 +32,7 @@ from .results import Result, ResultError, failed, parse_fio, parse_load
 CONFIGFS = Path("/sys/kernel/config")
 NULLB_NAME = "kbench0"
 SOCKET = "/tmp/kseries-bench-vub.sock"
+QSD_START_TIMEOUT = 90.0
 
 
 def say(msg: str) -> None:
@@ -105,14 +106,18 @@ def storage_daemon(dev: str, queues: int) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(qsd_command(dev, SOCKET, queues), stdout=log,
                             stderr=subprocess.STDOUT)
     try:
-        for _ in range(200):
+        # Under TCG the daemon's start (libraries over 9p) takes seconds.
+        deadline = time.monotonic() + QSD_START_TIMEOUT
+        while time.monotonic() < deadline:
             if os.path.exists(SOCKET) or proc.poll() is not None:
                 break
-            time.sleep(0.05)
-        if proc.poll() is not None:
-            log.close()
+            time.sleep(0.1)
+        if proc.poll() is not None or not os.path.exists(SOCKET):
+            log.flush()
             text = Path(log.name).read_text(errors="replace")
-            raise RuntimeError(f"qemu-storage-daemon exited {proc.returncode}: {_tail(text)}")
+            state = (f"exited {proc.returncode}" if proc.poll() is not None
+                     else f"made no socket in {QSD_START_TIMEOUT:.0f}s")
+            raise RuntimeError(f"qemu-storage-daemon {state}: {_tail(text) or 'no output'}")
         yield proc
     finally:
         if proc.poll() is None:
@@ -144,7 +149,12 @@ def run_case(case: Case, plan: Plan, devs: dict[str, str]) -> Result:
                 rc, out, err = _run(load_command(case, s, plan.tool, socket=SOCKET), timeout)
         if "{" not in out:
             return failed(case.key, f"vblk-load exited {rc}: {_tail(err or out)}")
-        return parse_load(case.key, out)
+        res = parse_load(case.key, out)
+        if not res.ok and case.backend == "vhost-user":
+            qsd_log = Path(f"/tmp/kseries-bench-qsd-{case.queues}.log")
+            if qsd_log.exists() and qsd_log.read_text(errors="replace").strip():
+                res.error += f" (qemu-storage-daemon: {_tail(qsd_log.read_text())})"
+        return res
     except (ResultError, RuntimeError, OSError) as exc:
         return failed(case.key, str(exc))
 

@@ -87,7 +87,7 @@ class Plan:
 
     def seconds(self) -> int:
         """A rough upper bound of the time the cases take (for the boot timeout)."""
-        return sum(self.settings.runtime + self.settings.ramp + 15 for _ in self.cases)
+        return sum(self.settings.runtime + self.settings.ramp + 30 for _ in self.cases)
 
 
 def _check(kind: str, values: list[str], allowed: tuple[str, ...]) -> None:

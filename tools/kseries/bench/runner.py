@@ -23,6 +23,9 @@ from .results import Result, ResultError, checks, rows
 
 CFLAGS = ["-O2", "-Wall", "-Wextra", "-Werror", "-pthread"]
 SOURCE = Path("tools") / "bench" / "vblk-load.c"
+# Seconds for booting and starting the runner, on top of the cases: a
+# debug kernel under TCG on a busy machine took over 6 minutes to boot.
+BOOT_ALLOWANCE = 1200
 
 
 @dataclass
@@ -122,10 +125,11 @@ def run(lay: Layout, plan: Plan, opts: Options, progress: Progress) -> int:
     plan_path = outdir / "plan.json"
     plan_path.write_text(json.dumps(plan.to_json(), indent=2) + "\n")
     tools_dir = lay.root / "tools"
-    command = (f"PYTHONPATH={shlex.quote(str(tools_dir))} {shlex.quote(sys.executable)} "
+    command = (f"echo kseries-bench: guest up, starting the runner; "
+               f"PYTHONPATH={shlex.quote(str(tools_dir))} {shlex.quote(sys.executable)} "
                f"-m kseries.bench.guest {shlex.quote(str(plan_path))}")
     spec = boot.GuestSpec(outdir=opts.kernel_dir, cpus=opts.cpus, memory=opts.memory,
-                          cwd=lay.root, timeout=600 + plan.seconds(), rwdirs=(outdir,))
+                          cwd=lay.root, timeout=BOOT_ALLOWANCE + plan.seconds(), rwdirs=(outdir,))
     log = opts.console_log or lay.work / "logs" / "bench-console.log"
     progress.say(f"bench: {len(plan.cases)} cases, about {plan.seconds() // 60} min in the "
                  f"guest; results in {outdir}")
