@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
+import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -462,3 +465,56 @@ def test_run_refuses_a_second_boot_on_the_same_log(tmp_path: Path) -> None:
         boot.run(spec, "true", log, progress, kvm=False)
     # Once the first one is done, the log is free again.
     assert boot.run(spec, "true", log, progress, kvm=False).ok
+
+
+def test_interrupted_boot_kills_the_guest(tmp_path: Path) -> None:
+    """Ctrl-C (or SIGTERM, which the CLI turns into the same) while a guest
+    runs: the guest, in a session of its own, goes too."""
+    pidfile = tmp_path / "guest.pid"
+    command = f"echo $$ > {pidfile}; sleep 300"
+    timer = threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run(tmp_path, command)
+    finally:
+        timer.cancel()
+    pid = int(pidfile.read_text())
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"the guest's command (pid {pid}) outlived the interrupted boot")
+
+
+def test_sigterm_to_kseries_run_kills_the_guest(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """`kseries run` stopped with SIGTERM (a CI job cancelled) exits 130,
+    leaves no guest behind and puts the SIGTERM handler back."""
+    from kseries import cli
+
+    monkeypatch.setattr(boot, "GuestSpec",
+                        functools.partial(GuestSpec, vng=str(fake_vng(tmp_path))))
+    monkeypatch.setenv("KSERIES_KVM", "0")
+    pidfile = tmp_path / "guest.pid"
+    before = signal.getsignal(signal.SIGTERM)
+    timer = threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    try:
+        rc = cli.main(["run", "--outdir", str(outdir(tmp_path)), "--console-log",
+                       str(tmp_path / "c.log"), "--", f"echo $$ > {pidfile}; sleep 300"])
+    finally:
+        timer.cancel()
+    assert rc == 130
+    assert signal.getsignal(signal.SIGTERM) is before
+    pid = int(pidfile.read_text())
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    pytest.fail(f"the guest's command (pid {pid}) outlived kseries run")

@@ -175,24 +175,32 @@ def _run_once(spec: GuestSpec, command: str, log: Path,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         start = time.monotonic()
         finished_at: float | None = None
-        while True:
-            try:
-                vng_rc = proc.wait(timeout=_POLL)
+        try:
+            while True:
+                try:
+                    vng_rc = proc.wait(timeout=_POLL)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                now = time.monotonic()
+                if finished_at is None and end_marker in log.read_text(errors="replace"):
+                    finished_at = now
+                if finished_at is not None and now - finished_at > POWEROFF_GRACE:
+                    note = f"QEMU did not exit {POWEROFF_GRACE:.0f}s after the command finished"
+                elif now - start > spec.timeout:
+                    timed_out = True
+                else:
+                    continue
+                os.killpg(proc.pid, signal.SIGKILL)
+                vng_rc = proc.wait()
                 break
-            except subprocess.TimeoutExpired:
-                pass
-            now = time.monotonic()
-            if finished_at is None and end_marker in log.read_text(errors="replace"):
-                finished_at = now
-            if finished_at is not None and now - finished_at > POWEROFF_GRACE:
-                note = f"QEMU did not exit {POWEROFF_GRACE:.0f}s after the command finished"
-            elif now - start > spec.timeout:
-                timed_out = True
-            else:
-                continue
-            os.killpg(proc.pid, signal.SIGKILL)
-            vng_rc = proc.wait()
-            break
+        except BaseException:
+            # Ctrl-C, SIGTERM (the CLI turns it into SystemExit) or a bug:
+            # the guest runs in a session of its own and must not outlive us.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
     console = guest_console(log)
     output, rc = parse_output(console, nonce)
     return output, rc, timed_out and rc is None, vng_rc, note
