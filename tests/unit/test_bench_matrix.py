@@ -13,11 +13,12 @@ def test_plan_has_every_back_end_per_group() -> None:
     keys = [c.key for c in p.cases]
     assert len(keys) == len(set(keys))
     q1 = [c.label for c in p.cases if c.group == ("null_blk", "randread", 1, 1)]
-    assert q1 == ["direct io_uring", "direct libaio", "vhost-blk 1q/1w", "vhost-user-blk 1q"]
+    assert q1 == ["direct fio io_uring", "direct fio libaio", "direct vblk-load aio",
+                  "vhost-blk 1q/1w", "vhost-user-blk 1q"]
     q2 = [c.label for c in p.cases if c.group == ("null_blk", "randread", 32, 2)]
-    assert q2 == ["direct io_uring", "direct libaio", "vhost-blk 2q/1w", "vhost-blk 2q/2w",
-                  "vhost-user-blk 2q"]
-    assert len(p.cases) == 2 * 4 + 2 * 5
+    assert q2 == ["direct fio io_uring", "direct fio libaio", "direct vblk-load aio",
+                  "vhost-blk 2q/1w", "vhost-blk 2q/2w", "vhost-user-blk 2q"]
+    assert len(p.cases) == 2 * 5 + 2 * 6
 
 
 def test_plan_orders_queues_then_iodepth_and_dedups() -> None:
@@ -80,6 +81,8 @@ def test_commands() -> None:
     user = matrix.load_command(Case("brd", "randread", 1, 1, "vhost-user"), s, "/t",
                                socket="/tmp/s")
     assert user[:5] == ["/t", "--backend", "vhost-user", "--socket", "/tmp/s"]
+    aio = matrix.load_command(Case("brd", "randread", 4, 2, "vblk-aio"), s, "/t", dev="/dev/x")
+    assert aio[:5] == ["/t", "--backend", "aio", "--dev", "/dev/x"]
     with pytest.raises(PlanError):
         matrix.load_command(Case("brd", "randread", 1, 1, "fio-libaio"), s, "/t")
     qsd = " ".join(matrix.qsd_command("/dev/ram0", "/tmp/s", 2))

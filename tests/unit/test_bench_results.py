@@ -77,13 +77,13 @@ def _group(iops: dict[str, float | None]) -> tuple[list[Case], dict[str, Result]
 
 
 def test_ratios_use_the_best_direct_engine() -> None:
-    cases, res = _group({"direct io_uring": 1000.0, "direct libaio": 800.0,
+    cases, res = _group({"direct fio io_uring": 1000.0, "direct fio libaio": 800.0,
                          "vhost-blk 2q/1w": 500.0, "vhost-blk 2q/2w": 950.0,
                          "vhost-user-blk 2q": 400.0})
     table = results.rows(cases, res)
     ratio = {r.case.label: r.ratio_direct for r in table}
-    assert ratio["direct io_uring"] == 1.0
-    assert ratio["direct libaio"] == pytest.approx(0.8)
+    assert ratio["direct fio io_uring"] == 1.0
+    assert ratio["direct fio libaio"] == pytest.approx(0.8)
     assert ratio["vhost-blk 2q/2w"] == pytest.approx(0.95)
     got = {c.name: (c.value, c.met) for c in results.checks(table)}
     assert got["vhost-blk / direct"] == (pytest.approx(0.95), False)
@@ -92,7 +92,7 @@ def test_ratios_use_the_best_direct_engine() -> None:
 
 
 def test_failed_cases_have_no_ratio_and_are_not_hidden() -> None:
-    cases, res = _group({"direct io_uring": None, "direct libaio": None,
+    cases, res = _group({"direct fio io_uring": None, "direct fio libaio": None,
                          "vhost-blk 2q/1w": 500.0, "vhost-blk 2q/2w": None,
                          "vhost-user-blk 2q": 400.0})
     del res[cases[-1].key]  # the guest died before the last case
@@ -103,12 +103,12 @@ def test_failed_cases_have_no_ratio_and_are_not_hidden() -> None:
     names = {c.name for c in results.checks(table)}
     assert names == set()  # vhost-user failed and there is no direct ceiling
     text = report.table(table)
-    assert text.count("FAILED") == 4
-    assert "1 of 5 cases measured; 4 FAILED" in report.summary(table)
+    assert text.count("FAILED") == 5
+    assert "1 of 6 cases measured; 5 FAILED" in report.summary(table)
 
 
 def test_table_and_checks_render() -> None:
-    cases, res = _group({"direct io_uring": 1000.0, "direct libaio": 800.0,
+    cases, res = _group({"direct fio io_uring": 1000.0, "direct fio libaio": 800.0,
                          "vhost-blk 2q/1w": 500.0, "vhost-blk 2q/2w": 990.0,
                          "vhost-user-blk 2q": 400.0})
     table = results.rows(cases, res)
@@ -120,7 +120,7 @@ def test_table_and_checks_render() -> None:
 
 def test_plot_writes_a_png(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
-    cases, res = _group({"direct io_uring": 1000.0, "direct libaio": 800.0,
+    cases, res = _group({"direct fio io_uring": 1000.0, "direct fio libaio": 800.0,
                          "vhost-blk 2q/1w": 500.0, "vhost-blk 2q/2w": None,
                          "vhost-user-blk 2q": 400.0})
     out = tmp_path / "plot.png"

@@ -11,7 +11,10 @@
  *                          VHOST_BLK_SET_BACKEND, or
  *   --backend vhost-user   a vhost-user-blk server (qemu-storage-daemon)
  *                          on a unix socket, spoken to by the vhost-user
- *                          protocol with the memory passed by SCM_RIGHTS.
+ *                          protocol with the memory passed by SCM_RIGHTS,
+ *   --backend aio          or the block device itself with Linux AIO and
+ *                          O_DIRECT: the same light client without a
+ *                          virtqueue, the ceiling to compare against.
  *
  * Every request is a three-descriptor chain (header, data, status).  The
  * generator kicks through an eventfd only when the device asks for it
@@ -36,13 +39,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/aio_abi.h>
 #include <linux/vhost.h>
+#include <sys/syscall.h>
 
 /* ---- virtio constants (virtio 1.x, little endian on x86) ------------------ */
 
@@ -157,7 +163,7 @@ struct vu_msg {
 
 /* ---- options and state ----------------------------------------------------- */
 
-enum backend { BE_VHOST_BLK, BE_VHOST_USER };
+enum backend { BE_VHOST_BLK, BE_VHOST_USER, BE_AIO };
 
 static struct {
 	enum backend backend;
@@ -801,12 +807,134 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
+
+/* ---- direct: Linux AIO with O_DIRECT on the block device ------------------------ */
+
+static int aio_fd = -1;
+
+static void *aio_thread(void *arg)
+{
+	struct thr *t = arg;
+	unsigned int n = opt.iodepth * t->nvqs;
+	aio_context_t ctx = 0;
+	struct iocb *cbs = calloc(n, sizeof(*cbs));
+	struct iocb **ptrs = calloc(n, sizeof(*ptrs));
+	struct io_event *ev = calloc(n, sizeof(*ev));
+	uint64_t *start = calloc(n, sizeof(*start));
+	uint8_t *bufs = NULL;
+	uint64_t blocks = dev_bytes / opt.bs, now, drain_deadline = 0;
+	unsigned int inflight = 0;
+
+	if (!cbs || !ptrs || !ev || !start ||
+	    posix_memalign((void **)&bufs, 4096, (size_t)n * opt.bs)) {
+		snprintf(t->err, sizeof(t->err), "out of memory");
+		return NULL;
+	}
+	memset(bufs, 0, (size_t)n * opt.bs);
+	if (syscall(SYS_io_setup, n, &ctx) < 0) {
+		snprintf(t->err, sizeof(t->err), "io_setup: %s", strerror(errno));
+		return NULL;
+	}
+	now = now_ns();
+	for (unsigned int i = 0; i < n; i++) {
+		bool write = opt.rwmixread < 100 &&
+			(opt.rwmixread == 0 || xorshift(&t->rnd) % 100 >= opt.rwmixread);
+
+		cbs[i] = (struct iocb){ .aio_data = i, .aio_fildes = (uint32_t)aio_fd,
+					.aio_lio_opcode = write ? IOCB_CMD_PWRITE : IOCB_CMD_PREAD,
+					.aio_buf = (uint64_t)(uintptr_t)(bufs + (size_t)i * opt.bs),
+					.aio_nbytes = opt.bs,
+					.aio_offset = (int64_t)((xorshift(&t->rnd) % blocks) * opt.bs) };
+		ptrs[i] = &cbs[i];
+		start[i] = now;
+	}
+	if (syscall(SYS_io_submit, ctx, (long)n, ptrs) != (long)n) {
+		snprintf(t->err, sizeof(t->err), "io_submit: %s", strerror(errno));
+		syscall(SYS_io_destroy, ctx);
+		return NULL;
+	}
+	inflight = n;
+	for (;;) {
+		int ph = __atomic_load_n(&phase, __ATOMIC_RELAXED);
+		struct timespec ts = { 0, 100000000 };
+		long got, resub = 0;
+
+		if (ph == 2) {
+			if (!inflight)
+				break;
+			now = now_ns();
+			if (!drain_deadline)
+				drain_deadline = now + 10ull * 1000000000ull;
+			else if (now > drain_deadline)
+				break;
+		}
+		t->waits++;
+		got = syscall(SYS_io_getevents, ctx, opt.poll ? 0L : 1L, (long)n, ev, &ts);
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			snprintf(t->err, sizeof(t->err), "io_getevents: %s", strerror(errno));
+			break;
+		}
+		now = now_ns();
+		for (long e = 0; e < got; e++) {
+			unsigned int i = (unsigned int)ev[e].data;
+			struct iocb *cb = &cbs[i];
+
+			inflight--;
+			if (ev[e].res != (int64_t)opt.bs)
+				t->errors++;
+			if (ph == 1) {
+				uint64_t lat = now - start[i];
+
+				if (cb->aio_lio_opcode == IOCB_CMD_PWRITE)
+					t->writes++;
+				else
+					t->reads++;
+				t->lat_sum += lat;
+				if (lat > t->lat_max)
+					t->lat_max = lat;
+				t->hist[hist_index(lat)]++;
+			}
+			if (ph < 2) {
+				bool write = opt.rwmixread < 100 &&
+					(opt.rwmixread == 0 ||
+					 xorshift(&t->rnd) % 100 >= opt.rwmixread);
+
+				cb->aio_lio_opcode = write ? IOCB_CMD_PWRITE : IOCB_CMD_PREAD;
+				cb->aio_offset = (int64_t)((xorshift(&t->rnd) % blocks) * opt.bs);
+				start[i] = now;
+				ptrs[resub++] = cb;
+			}
+		}
+		if (resub) {
+			t->kicks++;
+			if (syscall(SYS_io_submit, ctx, resub, ptrs) != resub) {
+				snprintf(t->err, sizeof(t->err), "io_submit: %s", strerror(errno));
+				break;
+			}
+			inflight += (unsigned int)resub;
+		}
+	}
+	syscall(SYS_io_destroy, ctx);
+	return NULL;
+}
+
+static void setup_aio(void)
+{
+	aio_fd = open(opt.dev, O_RDWR | O_DIRECT | O_CLOEXEC);
+	if (aio_fd < 0)
+		die("cannot open %s with O_DIRECT: %s", opt.dev, strerror(errno));
+	if (ioctl(aio_fd, BLKGETSIZE64, &dev_bytes) < 0)
+		die("BLKGETSIZE64 on %s: %s", opt.dev, strerror(errno));
+}
+
 /* ---- main ------------------------------------------------------------------------------ */
 
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: vblk-load --backend vhost-blk --dev /dev/BDEV [options]\n"
+		"usage: vblk-load --backend vhost-blk|aio --dev /dev/BDEV [options]\n"
 		"       vblk-load --backend vhost-user --socket PATH [options]\n"
 		"options: --bs N (4096) --iodepth N per queue (1) --queues N (1)\n"
 		"         --threads N (queues) --workers N vhost workers (1; vhost-blk)\n"
@@ -900,8 +1028,10 @@ int main(int argc, char **argv)
 				opt.backend = BE_VHOST_BLK;
 			else if (!strcmp(optarg, "vhost-user"))
 				opt.backend = BE_VHOST_USER;
+			else if (!strcmp(optarg, "aio"))
+				opt.backend = BE_AIO;
 			else
-				die("--backend %s: expected vhost-blk or vhost-user", optarg);
+				die("--backend %s: expected vhost-blk, vhost-user or aio", optarg);
 			break;
 		case 'd': opt.dev = optarg; break;
 		case 'V': opt.vhost = optarg; break;
@@ -933,27 +1063,32 @@ int main(int argc, char **argv)
 		opt.rwmixread = mix < 0 ? 50 : (unsigned int)mix;
 	else
 		die("--rw %s: expected randread, randwrite or randrw", opt.rw);
-	if (opt.backend == BE_VHOST_BLK && !opt.dev)
-		die("--backend vhost-blk needs --dev /dev/BLOCKDEVICE");
+	if (opt.backend != BE_VHOST_USER && !opt.dev)
+		die("--backend vhost-blk and aio need --dev /dev/BLOCKDEVICE");
 	if (opt.backend == BE_VHOST_USER && !opt.socket)
 		die("--backend vhost-user needs --socket PATH");
-	if (opt.backend == BE_VHOST_USER && opt.workers != 1)
-		die("--workers is for vhost-blk; the vhost-user server has its own threads");
+	if (opt.backend != BE_VHOST_BLK && opt.workers != 1)
+		die("--workers is for vhost-blk only");
 	if (opt.threads == 0)
 		opt.threads = opt.queues;
 	if (opt.threads > opt.queues)
 		die("--threads %u: more threads than queues (%u)", opt.threads, opt.queues);
 	if (opt.workers > opt.queues)
 		die("--workers %u: more workers than queues (%u)", opt.workers, opt.queues);
-	if (ring_size_for(opt.iodepth) > (opt.backend == BE_VHOST_USER ? 1024u : 32768u))
+	if (opt.backend != BE_AIO &&
+	    ring_size_for(opt.iodepth) > (opt.backend == BE_VHOST_USER ? 1024u : 32768u))
 		die("--iodepth %u: the ring would exceed the backend's maximum size",
 		    opt.iodepth);
 
-	setup_memory();
-	if (opt.backend == BE_VHOST_BLK)
-		setup_vhost_blk();
-	else
-		setup_vhost_user();
+	if (opt.backend == BE_AIO) {
+		setup_aio();
+	} else {
+		setup_memory();
+		if (opt.backend == BE_VHOST_BLK)
+			setup_vhost_blk();
+		else
+			setup_vhost_user();
+	}
 	if (opt.size)
 		dev_bytes = opt.size;
 	if (dev_bytes < opt.bs)
@@ -973,10 +1108,11 @@ int main(int argc, char **argv)
 		if (!t->hist || !t->vqs)
 			die("out of memory");
 		for (unsigned int q = i; q < opt.queues; q += opt.threads)
-			t->vqs[t->nvqs++] = &vqs[q];
+			t->vqs[t->nvqs++] = vqs ? &vqs[q] : NULL;
 	}
 	for (unsigned int i = 0; i < opt.threads; i++)
-		if (pthread_create(&thr[i].tid, NULL, thread_main, &thr[i]))
+		if (pthread_create(&thr[i].tid, NULL,
+				   opt.backend == BE_AIO ? aio_thread : thread_main, &thr[i]))
 			die("pthread_create failed");
 	sleep_sec(opt.ramp);
 	t0 = now_ns();
@@ -1017,10 +1153,12 @@ int main(int argc, char **argv)
 	       ", \"wakeups\": %" PRIu64 ", \"lat_ns\": {\"mean\": %.1f, \"p50\": %" PRIu64
 	       ", \"p99\": %" PRIu64 ", \"p99.9\": %" PRIu64 ", \"max\": %" PRIu64 "}}\n",
 	       errors || errmsg[0] ? "false" : "true", errmsg,
-	       opt.backend == BE_VHOST_BLK ? "vhost-blk" : "vhost-user",
-	       opt.backend == BE_VHOST_BLK ? opt.dev : opt.socket, opt.bs, opt.iodepth,
+	       opt.backend == BE_VHOST_BLK ? "vhost-blk" :
+	       opt.backend == BE_AIO ? "aio" : "vhost-user",
+	       opt.backend == BE_VHOST_USER ? opt.socket : opt.dev, opt.bs, opt.iodepth,
 	       opt.queues, opt.threads, opt.workers, opt.rw, opt.rwmixread,
-	       opt.poll ? "true" : "false", vqs[0].num, features, dev_bytes, secs, total,
+	       opt.poll ? "true" : "false", vqs ? vqs[0].num : 0, features, dev_bytes, secs,
+	       total,
 	       reads, writes, errors, (double)total / secs, (double)total * opt.bs / secs,
 	       kicks, waits, wakeups, total ? (double)lat_sum / (double)total : 0.0,
 	       percentile(hist, total, 50), percentile(hist, total, 99),

@@ -34,6 +34,8 @@ def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> Non
     p.add_argument("--ramp", type=int, default=1, help="seconds of warm-up per case (1)")
     p.add_argument("--cpus", type=int, default=2, help="guest vCPUs (default 2)")
     p.add_argument("--memory", default="2G", help="guest memory (default 2G)")
+    p.add_argument("--append", default="",
+                   help="extra guest kernel command line (e.g. idle=poll)")
     p.add_argument("--out", type=Path, default=None,
                    help="run directory (default: build/bench/run-<UTC time>)")
     p.add_argument("--kernel-dir", type=Path, default=None,
@@ -77,7 +79,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     stamp = time.strftime("run-%Y%m%dT%H%M%SZ", time.gmtime())
     opts = runner.Options(outdir=args.out or lay.work / "bench" / stamp, kernel_dir=kernel_dir,
                           build_kernel=not args.no_build, cpus=args.cpus, memory=args.memory,
-                          console_log=args.console_log)
+                          append=args.append, console_log=args.console_log)
     return runner.run(lay, plan, opts, progress)
 
 

@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .matrix import DIRECT, Case, Plan, fio_command, load_command, qsd_command
+from .matrix import FIO, Case, Plan, fio_command, load_command, qsd_command
 from .results import Result, ResultError, failed, parse_fio, parse_load
 
 CONFIGFS = Path("/sys/kernel/config")
@@ -137,12 +137,12 @@ def run_case(case: Case, plan: Plan, devs: dict[str, str]) -> Result:
     if dev is None:
         return failed(case.key, f"device {case.device} could not be set up")
     try:
-        if case.backend in DIRECT:
+        if case.backend in FIO:
             rc, out, err = _run(fio_command(case, s, dev), timeout)
             if rc != 0 and "{" not in out:
                 return failed(case.key, f"fio exited {rc}: {_tail(err or out)}")
             return parse_fio(case.key, out, case.rw)
-        if case.backend == "vhost-blk":
+        if case.backend in ("vhost-blk", "vblk-aio"):
             rc, out, err = _run(load_command(case, s, plan.tool, dev=dev), timeout)
         else:
             with storage_daemon(dev, case.queues):

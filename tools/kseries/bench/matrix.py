@@ -16,8 +16,11 @@ from typing import Any
 
 DEVICES = ("null_blk", "brd")
 RWS = ("randread", "randwrite")
-BACKENDS = ("fio-io_uring", "fio-libaio", "vhost-blk", "vhost-user")
-DIRECT = ("fio-io_uring", "fio-libaio")
+BACKENDS = ("fio-io_uring", "fio-libaio", "vblk-aio", "vhost-blk", "vhost-user")
+# The block device itself: fio, and the load generator with Linux AIO (the
+# same light client as the vhost cases, without a virtqueue).
+DIRECT = ("fio-io_uring", "fio-libaio", "vblk-aio")
+FIO = ("fio-io_uring", "fio-libaio")
 MAX_QUEUES = 16
 MAX_IODEPTH = 341  # three descriptors a request in a ring of at most 1024
 
@@ -42,8 +45,10 @@ class Case:
     @property
     def label(self) -> str:
         """The back end as the table and plot name it."""
-        if self.backend in DIRECT:
-            return "direct " + self.backend.removeprefix("fio-")
+        if self.backend in FIO:
+            return "direct fio " + self.backend.removeprefix("fio-")
+        if self.backend == "vblk-aio":
+            return "direct vblk-load aio"
         if self.backend == "vhost-blk":
             return f"vhost-blk {self.queues}q/{self.workers}w"
         return f"vhost-user-blk {self.queues}q"
@@ -169,9 +174,11 @@ def fio_command(case: Case, settings: Settings, dev: str) -> list[str]:
 
 def load_command(case: Case, settings: Settings, tool: str, dev: str = "",
                  socket: str = "") -> list[str]:
-    """The load generator for vhost-blk (on ``dev``) or vhost-user (on ``socket``)."""
+    """The load generator for vhost-blk or AIO (on ``dev``) or vhost-user (on ``socket``)."""
     cmd = [tool]
-    if case.backend == "vhost-blk":
+    if case.backend == "vblk-aio":
+        cmd += ["--backend", "aio", "--dev", dev]
+    elif case.backend == "vhost-blk":
         cmd += ["--backend", "vhost-blk", "--dev", dev, "--workers", str(case.workers)]
     elif case.backend == "vhost-user":
         cmd += ["--backend", "vhost-user", "--socket", socket]

@@ -122,5 +122,6 @@ def _series(r: Row) -> str:
         if c.queues == 1:
             return "vhost-blk 1 worker"
         return "vhost-blk 1 worker" if c.workers == 1 else "vhost-blk worker/queue"
-    return c.label.split(" ")[0] + (" " + c.label.split(" ")[1] if c.backend in
-                                    ("fio-io_uring", "fio-libaio") else "")
+    if c.backend == "vhost-user":
+        return "vhost-user-blk"
+    return c.label

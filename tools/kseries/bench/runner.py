@@ -35,6 +35,7 @@ class Options:
     build_kernel: bool = True
     cpus: int = 2
     memory: str = "2G"
+    append: str = ""
     console_log: Path | None = None
 
 
@@ -129,7 +130,8 @@ def run(lay: Layout, plan: Plan, opts: Options, progress: Progress) -> int:
                f"PYTHONPATH={shlex.quote(str(tools_dir))} {shlex.quote(sys.executable)} "
                f"-m kseries.bench.guest {shlex.quote(str(plan_path))}")
     spec = boot.GuestSpec(outdir=opts.kernel_dir, cpus=opts.cpus, memory=opts.memory,
-                          cwd=lay.root, timeout=BOOT_ALLOWANCE + plan.seconds(), rwdirs=(outdir,))
+                          append=opts.append, cwd=lay.root,
+                          timeout=BOOT_ALLOWANCE + plan.seconds(), rwdirs=(outdir,))
     log = opts.console_log or lay.work / "logs" / "bench-console.log"
     progress.say(f"bench: {len(plan.cases)} cases, about {plan.seconds() // 60} min in the "
                  f"guest; results in {outdir}")
@@ -147,7 +149,7 @@ def run(lay: Layout, plan: Plan, opts: Options, progress: Progress) -> int:
     meta = {"command": " ".join(sys.argv), "kernel_release": release,
             "kernel_dir": str(opts.kernel_dir), "console_log": str(result.console_log),
             "kvm": result.kvm, "boot_seconds": round(result.seconds, 1),
-            "guest_cpus": opts.cpus, "guest_memory": opts.memory,
+            "guest_cpus": opts.cpus, "guest_memory": opts.memory, "append": opts.append,
             "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
             "wall_seconds": round(time.monotonic() - t0, 1)}
     guest_json = outdir / "guest.json"
