@@ -6,11 +6,10 @@ from __future__ import annotations
 import errno
 import os
 import tempfile
-import threading
 import time
 
 import pytest
-from vblk_env import Backend, brd, start
+from vblk_env import Backend, bounded, brd, start
 
 from kseries.vblk import request as rq
 from kseries.vblk import uapi
@@ -27,17 +26,6 @@ def _flood(b_q: rq.BlkQueue, n: int, size: int = 64 << 10) -> list[rq.Pending]:
         out.append(b_q.submit(rq.write(i * (size // 512), os.urandom(size)), kick=False))
     b_q.kick()
     return out
-
-
-def _bounded(fn: object, seconds: float = 60.0) -> float:
-    """Run ``fn`` and fail if it takes longer than ``seconds`` (hang detector)."""
-    assert callable(fn)
-    t0 = time.monotonic()
-    th = threading.Thread(target=fn, daemon=True)
-    th.start()
-    th.join(seconds)
-    assert not th.is_alive(), f"still blocked after {seconds}s"
-    return time.monotonic() - t0
 
 
 def test_set_backend_errors(ram: Backend) -> None:
@@ -87,7 +75,7 @@ def test_requests_queued_before_backend_are_served(ram: Backend) -> None:
 def test_stop_backend_with_requests_in_flight(ram: Backend) -> None:
     with start(ram) as b:
         pending = _flood(b.q, 40)
-        _bounded(lambda: b.dev.set_backend(-1))
+        bounded(lambda: b.dev.set_backend(-1))
         # Whatever was taken completed; the rest waits for the next backend.
         b.dev.set_backend(ram.fd)
         done = b.q.wait(pending, timeout=60)
@@ -99,7 +87,7 @@ def test_swap_backends_under_load() -> None:
     with brd(0) as a, brd(3) as c, start(a, ring_size=256) as b:
         for rnd in range(6):
             pending = _flood(b.q, 60, 16 << 10)
-            _bounded(lambda be=(c if rnd % 2 == 0 else a): b.dev.set_backend(be.fd))
+            bounded(lambda be=(c if rnd % 2 == 0 else a): b.dev.set_backend(be.fd))
             done = b.q.wait(pending, timeout=60)
             assert all(x.ok for x in done)
         b.still_serves()
@@ -110,7 +98,7 @@ def test_close_with_requests_in_flight(ram: Backend) -> None:
         b_ctx = start(ram, ring_size=256)
         b = b_ctx.__enter__()
         _flood(b.q, 80, 128 << 10)
-        seconds = _bounded(lambda ctx=b_ctx: ctx.__exit__(None, None, None))
+        seconds = bounded(lambda ctx=b_ctx: ctx.__exit__(None, None, None))
         assert seconds < 60
     with start(ram) as b:
         b.still_serves()
@@ -119,7 +107,7 @@ def test_close_with_requests_in_flight(ram: Backend) -> None:
 def test_reset_owner_with_requests_in_flight(ram: Backend) -> None:
     with start(ram) as b:
         _flood(b.q, 40)
-        _bounded(b.dev.reset_owner)
+        bounded(b.dev.reset_owner)
         with pytest.raises(VhostError):
             b.dev.get_config()  # the backend is gone
         b.q.abandon()

@@ -16,8 +16,10 @@ import mmap
 import os
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,6 +181,27 @@ def loop(size: int = 64 << 20) -> Iterator[Backend]:
 
 
 BACKENDS = ["brd", "null_blk", "loop"]
+
+# What the fuzzer sent and got, for the run's summary (conftest.py).
+FUZZ_STATS: Counter[str] = Counter()
+
+
+def kmsg(line: str) -> None:
+    """Progress for the host: a line in the kernel log, hence on the console
+    the host's log file follows while the tests run (pytest's own output
+    only arrives when the guest command ends)."""
+    with contextlib.suppress(OSError), open("/dev/kmsg", "w") as fh:
+        fh.write(f"<6>vhost-blk tests: {line}\n")
+
+
+def bounded(fn: Callable[[], object], seconds: float = 60.0) -> float:
+    """Run ``fn`` and fail if it takes longer than ``seconds`` (hang detector)."""
+    t0 = time.monotonic()
+    th = threading.Thread(target=fn, daemon=True)
+    th.start()
+    th.join(seconds)
+    assert not th.is_alive(), f"still blocked after {seconds}s"
+    return time.monotonic() - t0
 
 
 @contextlib.contextmanager
