@@ -180,6 +180,7 @@ static struct {
 	double runtime;
 	double ramp;
 	bool poll;
+	unsigned int busyloop;	/* vhost-blk: VHOST_SET_VRING_BUSYLOOP_TIMEOUT in us */
 	uint64_t seed;
 	uint64_t size;		/* bytes to spread offsets over; 0: the whole device */
 } opt = {
@@ -459,6 +460,12 @@ static void setup_vhost_blk(void)
 		vhost_ioctl(VHOST_SET_VRING_KICK, &file, "VHOST_SET_VRING_KICK");
 		file = (struct vhost_vring_file){ q, v->call_fd };
 		vhost_ioctl(VHOST_SET_VRING_CALL, &file, "VHOST_SET_VRING_CALL");
+		if (opt.busyloop) {
+			struct vhost_vring_state bl = { q, opt.busyloop };
+
+			vhost_ioctl(VHOST_SET_VRING_BUSYLOOP_TIMEOUT, &bl,
+				    "VHOST_SET_VRING_BUSYLOOP_TIMEOUT");
+		}
 		if (q % opt.workers) {
 			struct lg_vring_worker vw = { q, worker_ids[q % opt.workers] };
 
@@ -940,7 +947,8 @@ static void usage(void)
 		"         --threads N (queues) --workers N vhost workers (1; vhost-blk)\n"
 		"         --rw randread|randwrite|randrw (randread) --rwmixread PCT (50 for randrw)\n"
 		"         --runtime SEC (5) --ramp SEC (1) --size BYTES (device size) --poll\n"
-		"         --seed N --vhost PATH (/dev/vhost-blk)\n");
+		"         --seed N --vhost PATH (/dev/vhost-blk)\n"
+		"         --busyloop US: vhost-blk busy-poll timeout per queue (0)\n");
 	exit(2);
 }
 
@@ -1010,6 +1018,7 @@ int main(int argc, char **argv)
 		{ "size", required_argument, NULL, 'z' },
 		{ "seed", required_argument, NULL, 's' },
 		{ "poll", no_argument, NULL, 'p' },
+		{ "busyloop", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1048,6 +1057,7 @@ int main(int argc, char **argv)
 		case 'z': opt.size = parse_num("size", optarg, 4096, ~0ul); break;
 		case 's': opt.seed = parse_num("seed", optarg, 1, ~0ul); break;
 		case 'p': opt.poll = true; break;
+		case 'L': opt.busyloop = (unsigned int)parse_num("busyloop", optarg, 0, 1000000); break;
 		default: usage();
 		}
 	}

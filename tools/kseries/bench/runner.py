@@ -158,6 +158,13 @@ def run(lay: Layout, plan: Plan, opts: Options, progress: Progress) -> int:
     text, failures = render(plan, outdir, meta, progress)
     print(text)
     print(f"results: {outdir}/results.json, {outdir}/table.md, {outdir}/plot.png")
+    if result.returncode is None and not result.splats and not result.timed_out \
+            and not failures:
+        # virtme-ng's console fallback has dropped the end marker line once
+        # after the guest's runner had finished; every case reported anyway.
+        progress.say("bench: WARNING: the guest's exit status was lost on the console; "
+                     "every case reported a result")
+        return 0
     if not result.ok:
         try:
             result.raise_for_failure()
