@@ -137,3 +137,21 @@ def test_load_results_names_a_bad_line(tmp_path: Path) -> None:
     path.write_text(json.dumps(good) + "\n\n")
     assert runner.load_results(path)["a"].iops == 1.0
     assert runner.load_results(tmp_path / "missing.jsonl") == {}
+
+
+def test_render_writes_the_table_and_json_with_failures_counted(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from kseries.progress import Progress
+
+    p = matrix.plan(["brd"], ["randread"], [1], [1], ["fio-libaio", "vhost-blk"])
+    lines = [Result(key=p.cases[0].key, ok=True, iops=100.0).to_json(),
+             results.failed(p.cases[1].key, "VHOST_SET_OWNER: busy").to_json()]
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    text, failures = runner.render(p, tmp_path, {"command": "test"}, Progress(quiet=True))
+    assert failures == 1
+    assert "FAILED: VHOST_SET_OWNER: busy" in text
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert doc["meta"] == {"command": "test"}
+    assert [c["result"]["ok"] for c in doc["cases"]] == [True, False]
+    assert (tmp_path / "table.md").read_text() == text
+    assert (tmp_path / "plot.png").exists()
