@@ -85,7 +85,7 @@ def cut(draw: st.DrawFn, total: int, unit: int, max_parts: int) -> list[int]:
 
 
 @st.composite
-def valid_chain(draw: st.DrawFn, lim: oracle.Limits, discard: bool) -> Chain:
+def valid_chain(draw: st.DrawFn, discard: bool) -> Chain:
     """A request the device must complete with OK."""
     kinds = ["read", "write", "write", "flush", "get_id", "write_zeroes"]
     kind = draw(st.sampled_from([*kinds, "discard"] if discard else kinds))
@@ -229,8 +229,7 @@ def fuzzer() -> Iterator[Fuzzer]:
 
 
 def _batches(f: Fuzzer) -> st.SearchStrategy[list[Chain]]:
-    one = st.one_of(valid_chain(f.lim, f.discard), valid_chain(f.lim, f.discard),
-                    hostile_chain(f.lim))
+    one = st.one_of(valid_chain(f.discard), valid_chain(f.discard), hostile_chain(f.lim))
     return st.lists(one, min_size=1, max_size=12)
 
 
