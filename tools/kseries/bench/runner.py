@@ -133,7 +133,7 @@ def run(lay: Layout, plan: Plan, opts: Options, progress: Progress) -> int:
                           append=opts.append, cwd=lay.root,
                           timeout=BOOT_ALLOWANCE + plan.seconds(), rwdirs=(outdir,))
     log = opts.console_log or lay.work / "logs" / "bench-console.log"
-    progress.say(f"bench: {len(plan.cases)} cases, about {plan.seconds() // 60} min in the "
+    progress.say(f"bench: {len(plan.cases)} cases, at most {plan.seconds() // 60} min in the "
                  f"guest; results in {outdir}")
     stop = threading.Event()
     follower = threading.Thread(target=_follow, daemon=True,
