@@ -518,3 +518,12 @@ def test_sigterm_to_kseries_run_kills_the_guest(tmp_path: Path,
             return
         time.sleep(0.1)
     pytest.fail(f"the guest's command (pid {pid}) outlived kseries run")
+
+
+def test_missing_vng_is_one_line_error(tmp_path: Path) -> None:
+    spec = GuestSpec(outdir=outdir(tmp_path), vng="vng-not-installed-anywhere")
+    progress, _ = quiet_progress()
+    with pytest.raises(InfraError) as err:
+        boot.run(spec, "true", tmp_path / "c.log", progress, kvm=False)
+    assert "'vng-not-installed-anywhere' is not on PATH" in err.value.message
+    assert ".venv/bin/kseries" in err.value.hint

@@ -171,8 +171,13 @@ def _run_once(spec: GuestSpec, command: str, log: Path,
     log.with_suffix(".cmd").write_text(shlex.join(cmd) + "\n")
     end_marker = f"==KSERIES-END-{nonce}== rc="
     with log.open("w") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        except FileNotFoundError:
+            raise InfraError(f"virtme-ng's {spec.vng!r} is not on PATH",
+                             "run `tools/run main` once to set up .venv, then use "
+                             ".venv/bin/kseries (or pip install virtme-ng)") from None
         start = time.monotonic()
         finished_at: float | None = None
         try:
