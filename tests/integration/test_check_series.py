@@ -54,6 +54,17 @@ NOT_APPLICABLE = ("the patch changes no file that is compiled",
                   "the tests are not in the tree yet")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def pinned_tree() -> None:
+    """The pinned tree, fetched if this file runs first on a clean clone (it
+    does: pytest runs test_check_series.py before test_pipeline.py)."""
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "bin" / "kseries"),
+                           "tree", "fetch"], cwd=ROOT, text=True, capture_output=True,
+                          check=False)
+    sys.stderr.write(proc.stderr[-2000:])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
 def check_series(*args: str) -> subprocess.CompletedProcess[str]:
     # The venv's bin/ first: check-series finds vng and kunit.py's helpers there.
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
