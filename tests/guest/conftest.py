@@ -73,6 +73,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         for line in lines:
             terminalreporter.write_line(line)
 
+
 def _skip_reason() -> str | None:
     if not os.path.exists(DEVICE_PATH):
         return (f"{DEVICE_PATH} is missing: not running in a guest with CONFIG_VHOST_BLK "
