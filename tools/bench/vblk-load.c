@@ -397,6 +397,17 @@ static void setup_memory(void)
 
 /* ---- vhost-blk ----------------------------------------------------------------- */
 
+/* Where queue @q's rings are, for VHOST_SET_VRING_ADDR and its vhost-user twin. */
+static struct vhost_vring_addr vring_addr(const struct vq *v, unsigned int q)
+{
+	return (struct vhost_vring_addr){
+		.index = q,
+		.desc_user_addr = (uint64_t)(uintptr_t)v->desc,
+		.avail_user_addr = (uint64_t)(uintptr_t)v->avail,
+		.used_user_addr = (uint64_t)(uintptr_t)v->used_hdr,
+	};
+}
+
 static void vhost_ioctl(unsigned long req, void *arg, const char *what)
 {
 	if (ioctl(vhost_fd, req, arg) < 0)
@@ -445,12 +456,7 @@ static void setup_vhost_blk(void)
 	for (unsigned int q = 0; q < opt.queues; q++) {
 		struct vq *v = &vqs[q];
 		struct vhost_vring_state st = { q, v->num };
-		struct vhost_vring_addr addr = {
-			.index = q,
-			.desc_user_addr = (uint64_t)(uintptr_t)v->desc,
-			.avail_user_addr = (uint64_t)(uintptr_t)v->avail,
-			.used_user_addr = (uint64_t)(uintptr_t)v->used_hdr,
-		};
+		struct vhost_vring_addr addr = vring_addr(v, q);
 
 		vhost_ioctl(VHOST_SET_VRING_NUM, &st, "VHOST_SET_VRING_NUM");
 		st.num = 0;
@@ -627,12 +633,7 @@ static void setup_vhost_user(void)
 	for (unsigned int q = 0; q < opt.queues; q++) {
 		struct vq *v = &vqs[q];
 		struct vhost_vring_state st = { q, v->num };
-		struct vhost_vring_addr addr = {
-			.index = q,
-			.desc_user_addr = (uint64_t)(uintptr_t)v->desc,
-			.avail_user_addr = (uint64_t)(uintptr_t)v->avail,
-			.used_user_addr = (uint64_t)(uintptr_t)v->used_hdr,
-		};
+		struct vhost_vring_addr addr = vring_addr(v, q);
 		uint64_t idx = q;
 
 		vu_simple(VU_SET_VRING_NUM, &st, sizeof(st), NULL, 0);
