@@ -9,10 +9,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .. import paths, tree
+import git
+
+from .. import paths, series, tree
 from ..errors import KseriesError, UsageError
 from ..progress import Progress
 from . import matrix, runner
+
+# The series is applied to this branch, never to the developer's one.
+BENCH_BRANCH = "kseries/bench"
 
 HELP = "benchmark vhost-blk against the direct device and vhost-user-blk (boots a VM)"
 
@@ -42,6 +47,9 @@ def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> Non
                    help="O= directory of the non-debug kernel (default: build/x86_64-bench)")
     p.add_argument("--no-build", action="store_true",
                    help="boot the kernel already in --kernel-dir without rebuilding it")
+    p.add_argument("--no-apply", action="store_true",
+                   help="build the tree as it is checked out instead of applying patches/ "
+                        f"onto branch {BENCH_BRANCH}")
     p.add_argument("--console-log", type=Path, default=None,
                    help="guest console log (default: build/logs/bench-console.log)")
     p.add_argument("--report-only", type=Path, default=None, metavar="RUN_DIR",
@@ -74,13 +82,36 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if not (kernel_dir / "arch" / "x86" / "boot" / "bzImage").exists():
             raise UsageError(f"--no-build, but there is no kernel in {kernel_dir}",
                              "run once without --no-build to build it")
+        series_head = "(not rebuilt)"
     else:
-        tree.open_tree(lay.tree, lay.base)
+        series_head = prepare_tree(lay, apply=not args.no_apply, progress=progress)
     stamp = time.strftime("run-%Y%m%dT%H%M%SZ", time.gmtime())
     opts = runner.Options(outdir=args.out or lay.work / "bench" / stamp, kernel_dir=kernel_dir,
                           build_kernel=not args.no_build, cpus=args.cpus, memory=args.memory,
-                          append=args.append, console_log=args.console_log)
+                          append=args.append, console_log=args.console_log,
+                          series_head=series_head)
     return runner.run(lay, plan, opts, progress)
+
+
+def prepare_tree(lay: paths.Layout, apply: bool, progress: Progress) -> str:
+    """Fetch the pinned tree if it is the default one, apply patches/ to BENCH_BRANCH.
+
+    Returns the commit that will be built.  Like the main job, the bench
+    never touches the developer's series branch.
+    """
+    if lay.tree == tree.default_tree_dir(lay.manifest):
+        with progress.stage("fetch"):
+            tree.fetch(lay.manifest, progress=progress)
+    t = tree.open_tree(lay.tree, lay.base)
+    if not apply:
+        head = git.Repo(t.path).head.commit.hexsha
+        progress.say(f"bench: building {t.path} as checked out ({head[:12]}), "
+                     "patches/ not applied")
+        return head
+    with progress.stage("apply"):
+        res = series.apply(lay.tree, lay.base, BENCH_BRANCH, lay.patches, progress, force=True)
+    progress.say(f"bench: {len(res.applied)} patches on {BENCH_BRANCH} at {res.head[:12]}")
+    return res.head
 
 
 def _report_only(run_dir: Path, progress: Progress) -> int:

@@ -37,6 +37,7 @@ class Options:
     memory: str = "2G"
     append: str = ""
     console_log: Path | None = None
+    series_head: str = ""  # the commit built: patches/ applied to the pinned base
 
 
 def build_tool(root: Path, dest: Path, progress: Progress) -> Path:
@@ -147,6 +148,7 @@ def run(lay: Layout, plan: Plan, opts: Options, progress: Progress) -> int:
         follower.join(5)
     (outdir / "guest-output.txt").write_text(result.output)
     meta = {"command": " ".join(sys.argv), "kernel_release": release,
+            "series_head": opts.series_head,
             "kernel_dir": str(opts.kernel_dir), "console_log": str(result.console_log),
             "kvm": result.kvm, "boot_seconds": round(result.seconds, 1),
             "guest_cpus": opts.cpus, "guest_memory": opts.memory, "append": opts.append,
