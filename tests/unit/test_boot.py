@@ -467,27 +467,52 @@ def test_run_refuses_a_second_boot_on_the_same_log(tmp_path: Path) -> None:
     assert boot.run(spec, "true", log, progress, kvm=False).ok
 
 
-def test_interrupted_boot_kills_the_guest(tmp_path: Path) -> None:
-    """Ctrl-C (or SIGTERM, which the CLI turns into the same) while a guest
-    runs: the guest, in a session of its own, goes too."""
-    pidfile = tmp_path / "guest.pid"
-    command = f"echo $$ > {pidfile}; sleep 300"
-    timer = threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            run(tmp_path, command)
-    finally:
-        timer.cancel()
+def signal_when_started(pidfile: Path, sig: int, limit: float = 60.0) -> threading.Event:
+    """Send ``sig`` to this process once the guest's command has written its
+    pid (not after a fixed delay, which a loaded machine can outrun); set the
+    returned event to call it off."""
+    stop = threading.Event()
+
+    def wait_then_signal() -> None:
+        deadline = time.monotonic() + limit
+        while not stop.is_set() and time.monotonic() < deadline:
+            if pidfile.exists() and pidfile.read_text().strip():
+                os.kill(os.getpid(), sig)
+                return
+            time.sleep(0.05)
+
+    threading.Thread(target=wait_then_signal, daemon=True).start()
+    return stop
+
+
+def assert_guest_gone(pidfile: Path, what: str) -> None:
     pid = int(pidfile.read_text())
     for _ in range(50):
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            break
+            return
         time.sleep(0.1)
+    pytest.fail(f"the guest's command (pid {pid}) outlived {what}")
+
+
+def test_interrupted_boot_kills_the_guest(tmp_path: Path) -> None:
+    """Ctrl-C (or SIGTERM, which the CLI turns into the same) while a guest
+    runs: the guest, in a session of its own, goes too."""
+    pidfile = tmp_path / "guest.pid"
+    command = f"echo $$ > {pidfile}; sleep 300"
+    stop = signal_when_started(pidfile, signal.SIGINT)
+    try:
+        res, progress = run(tmp_path, command)
+    except KeyboardInterrupt:
+        pass
     else:
-        pytest.fail(f"the guest's command (pid {pid}) outlived the interrupted boot")
+        pytest.fail("boot.run returned instead of raising KeyboardInterrupt: "
+                    f"rc={res.returncode} timed_out={res.timed_out} output={res.output!r} "
+                    f"progress={progress!r}")
+    finally:
+        stop.set()
+    assert_guest_gone(pidfile, "the interrupted boot")
 
 
 def test_sigterm_to_kseries_run_kills_the_guest(tmp_path: Path,
@@ -501,23 +526,15 @@ def test_sigterm_to_kseries_run_kills_the_guest(tmp_path: Path,
     monkeypatch.setenv("KSERIES_KVM", "0")
     pidfile = tmp_path / "guest.pid"
     before = signal.getsignal(signal.SIGTERM)
-    timer = threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGTERM))
-    timer.start()
+    stop = signal_when_started(pidfile, signal.SIGTERM)
     try:
         rc = cli.main(["run", "--outdir", str(outdir(tmp_path)), "--console-log",
                        str(tmp_path / "c.log"), "--", f"echo $$ > {pidfile}; sleep 300"])
     finally:
-        timer.cancel()
+        stop.set()
     assert rc == 130
     assert signal.getsignal(signal.SIGTERM) is before
-    pid = int(pidfile.read_text())
-    for _ in range(50):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    pytest.fail(f"the guest's command (pid {pid}) outlived kseries run")
+    assert_guest_gone(pidfile, "kseries run")
 
 
 def test_missing_vng_is_one_line_error(tmp_path: Path) -> None:
