@@ -501,6 +501,10 @@ def test_interrupted_boot_kills_the_guest(tmp_path: Path) -> None:
     runs: the guest, in a session of its own, goes too."""
     pidfile = tmp_path / "guest.pid"
     command = f"echo $$ > {pidfile}; sleep 300"
+    # Ctrl-C as in a terminal: a job started in the background by a
+    # non-interactive shell (as CI may start this) inherits SIGINT ignored,
+    # and Python then installs no KeyboardInterrupt handler.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     stop = signal_when_started(pidfile, signal.SIGINT)
     try:
         res, progress = run(tmp_path, command)
@@ -512,6 +516,7 @@ def test_interrupted_boot_kills_the_guest(tmp_path: Path) -> None:
                     f"progress={progress!r}")
     finally:
         stop.set()
+        signal.signal(signal.SIGINT, previous)
     assert_guest_gone(pidfile, "the interrupted boot")
 
 
