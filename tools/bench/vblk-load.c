@@ -659,14 +659,32 @@ static bool need_event(uint16_t event, uint16_t new_idx, uint16_t old)
 	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old);
 }
 
+/* A read or a write, in the proportion --rwmixread asks for. */
+static bool pick_write(struct thr *t)
+{
+	return opt.rwmixread < 100 &&
+	       (opt.rwmixread == 0 || xorshift(&t->rnd) % 100 >= opt.rwmixread);
+}
+
+/* Count a completion of the measured phase and its latency. */
+static void account(struct thr *t, uint64_t lat, bool write)
+{
+	if (write)
+		t->writes++;
+	else
+		t->reads++;
+	t->lat_sum += lat;
+	if (lat > t->lat_max)
+		t->lat_max = lat;
+	t->hist[hist_index(lat)]++;
+}
+
 static void submit(struct thr *t, struct vq *v, unsigned int s, uint64_t now)
 {
 	struct slot *sl = &v->slots[s];
 	uint64_t blocks = dev_bytes / opt.bs;
-	bool write;
+	bool write = pick_write(t);
 
-	write = opt.rwmixread < 100 &&
-		(opt.rwmixread == 0 || xorshift(&t->rnd) % 100 >= opt.rwmixread);
 	sl->write = write;
 	sl->hdr->type = write ? BLK_T_OUT : BLK_T_IN;
 	sl->hdr->ioprio = 0;
@@ -725,18 +743,8 @@ static unsigned int reap(struct thr *t, struct vq *v, int ph, uint64_t now)
 		n++;
 		if (*sl->status != 0)
 			t->errors++;
-		if (ph == 1) {
-			uint64_t lat = now - sl->start_ns;
-
-			if (sl->write)
-				t->writes++;
-			else
-				t->reads++;
-			t->lat_sum += lat;
-			if (lat > t->lat_max)
-				t->lat_max = lat;
-			t->hist[hist_index(lat)]++;
-		}
+		if (ph == 1)
+			account(t, now - sl->start_ns, sl->write);
 		if (ph < 2)
 			submit(t, v, s, now);
 	}
@@ -820,6 +828,13 @@ static void *thread_main(void *arg)
 
 static int aio_fd = -1;
 
+/* The next request of an AIO slot: read or write, at a random block. */
+static void aio_prep(struct thr *t, struct iocb *cb, uint64_t blocks)
+{
+	cb->aio_lio_opcode = pick_write(t) ? IOCB_CMD_PWRITE : IOCB_CMD_PREAD;
+	cb->aio_offset = (int64_t)((xorshift(&t->rnd) % blocks) * opt.bs);
+}
+
 static void *aio_thread(void *arg)
 {
 	struct thr *t = arg;
@@ -845,14 +860,10 @@ static void *aio_thread(void *arg)
 	}
 	now = now_ns();
 	for (unsigned int i = 0; i < n; i++) {
-		bool write = opt.rwmixread < 100 &&
-			(opt.rwmixread == 0 || xorshift(&t->rnd) % 100 >= opt.rwmixread);
-
 		cbs[i] = (struct iocb){ .aio_data = i, .aio_fildes = (uint32_t)aio_fd,
-					.aio_lio_opcode = write ? IOCB_CMD_PWRITE : IOCB_CMD_PREAD,
 					.aio_buf = (uint64_t)(uintptr_t)(bufs + (size_t)i * opt.bs),
-					.aio_nbytes = opt.bs,
-					.aio_offset = (int64_t)((xorshift(&t->rnd) % blocks) * opt.bs) };
+					.aio_nbytes = opt.bs };
+		aio_prep(t, &cbs[i], blocks);
 		ptrs[i] = &cbs[i];
 		start[i] = now;
 	}
@@ -892,25 +903,11 @@ static void *aio_thread(void *arg)
 			inflight--;
 			if (ev[e].res != (int64_t)opt.bs)
 				t->errors++;
-			if (ph == 1) {
-				uint64_t lat = now - start[i];
-
-				if (cb->aio_lio_opcode == IOCB_CMD_PWRITE)
-					t->writes++;
-				else
-					t->reads++;
-				t->lat_sum += lat;
-				if (lat > t->lat_max)
-					t->lat_max = lat;
-				t->hist[hist_index(lat)]++;
-			}
+			if (ph == 1)
+				account(t, now - start[i],
+					cb->aio_lio_opcode == IOCB_CMD_PWRITE);
 			if (ph < 2) {
-				bool write = opt.rwmixread < 100 &&
-					(opt.rwmixread == 0 ||
-					 xorshift(&t->rnd) % 100 >= opt.rwmixread);
-
-				cb->aio_lio_opcode = write ? IOCB_CMD_PWRITE : IOCB_CMD_PREAD;
-				cb->aio_offset = (int64_t)((xorshift(&t->rnd) % blocks) * opt.bs);
+				aio_prep(t, cb, blocks);
 				start[i] = now;
 				ptrs[resub++] = cb;
 			}
