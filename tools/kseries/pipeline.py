@@ -81,9 +81,7 @@ def run_main(lay: Layout, progress: Progress, kunit_arch: str = "um",
         return stage.status == "pass"
 
     def fetch(stage: Stage) -> str:
-        if lay.tree == tree.default_tree_dir(lay.manifest):
-            tree.fetch(lay.manifest, progress=progress)
-        t = tree.open_tree(lay.tree, lay.base)
+        t = tree.ensure(lay.tree, lay.manifest, lay.base, progress)
         return f"{t.path} at {t.base_commit()[:12]}"
 
     def apply(stage: Stage) -> str:

@@ -104,6 +104,13 @@ def open_tree(path: Path, base: str) -> Tree:
     return tree
 
 
+def ensure(path: Path, manifest: Manifest, base: str, progress: Progress) -> Tree:
+    """The tree a job builds: fetched first when it is the default (pinned) one."""
+    if path == default_tree_dir(manifest):
+        fetch(manifest, progress=progress)
+    return open_tree(path, base)
+
+
 def _available_versions(package: str) -> list[str]:
     try:
         out = subprocess.run(["apt-cache", "madison", package], capture_output=True,

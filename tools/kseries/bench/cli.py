@@ -99,10 +99,7 @@ def prepare_tree(lay: paths.Layout, apply: bool, progress: Progress) -> str:
     Returns the commit that will be built.  Like the main job, the bench
     never touches the developer's series branch.
     """
-    if lay.tree == tree.default_tree_dir(lay.manifest):
-        with progress.stage("fetch"):
-            tree.fetch(lay.manifest, progress=progress)
-    t = tree.open_tree(lay.tree, lay.base)
+    t = tree.ensure(lay.tree, lay.manifest, lay.base, progress)
     if not apply:
         head = git.Repo(t.path).head.commit.hexsha
         progress.say(f"bench: building {t.path} as checked out ({head[:12]}), "
