@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kseries.bench.guest import null_blk, prepare_brd
+from kseries.bench.matrix import Case, Settings, load_command
+from kseries.bench.results import parse_load
 
 CASES = [  # device, rw, iodepth, queues, workers
     ("null_blk", "randread", 1, 1, 1),
@@ -53,22 +54,20 @@ def run(cmd: list[str]) -> None:
         raise RuntimeError(f"{' '.join(cmd)}: {proc.stderr.strip() or proc.returncode}")
 
 
-def one(tool: str, dev: str, rw: str, iodepth: int, queues: int, workers: int,
-        runtime: int) -> dict[str, float]:
-    cmd = [tool, "--backend", "vhost-blk", "--dev", dev, "--rw", rw, "--iodepth", str(iodepth),
-           "--queues", str(queues), "--workers", str(workers), "--runtime", str(runtime),
-           "--ramp", "1"]
+def one(tool: str, dev: str, case: Case, runtime: int) -> dict[str, float]:
+    cmd = load_command(case, Settings(runtime=runtime, ramp=1), tool, dev=dev)
     before = ctxt()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=runtime + 60, check=False)
     switches = ctxt() - before
-    data = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {}
-    if proc.returncode or not data.get("ok"):
-        raise RuntimeError(f"vblk-load failed: {data.get('error') or proc.stderr.strip()}")
+    res = parse_load(case.key, proc.stdout)
+    if not res.ok:
+        raise RuntimeError(f"vblk-load failed: {res.error or proc.stderr.strip()}")
+    ios = res.extra["ios"]
     # ctxt covers the ramp and the measured part; ios only the latter.
-    total = data["ios"] * (runtime + 1) / runtime
-    return {"iops": data["iops"], "ctxt_per_io": switches / total,
-            "kicks_per_io": data["kicks"] / data["ios"],
-            "waits_per_io": data["waits"] / data["ios"]}
+    total = ios * (runtime + 1) / runtime
+    return {"iops": res.iops, "ctxt_per_io": switches / total,
+            "kicks_per_io": res.extra["kicks"] / ios,
+            "waits_per_io": res.extra["waits"] / ios}
 
 
 def main() -> int:
@@ -92,7 +91,8 @@ def main() -> int:
                 run(["insmod", ko])
                 try:
                     for i, (dev, rw, qd, q, w) in enumerate(CASES):
-                        r = one(args.tool, devs[dev], rw, qd, q, w, args.runtime)
+                        case = Case(dev, rw, qd, q, "vhost-blk", w)
+                        r = one(args.tool, devs[dev], case, args.runtime)
                         results.setdefault((name, i), []).append(r)
                         print(f"[ab {time.monotonic():7.1f}] round {rnd} {name:>4} {dev} {rw} "
                               f"qd{qd} {q}q/{w}w: {r['iops']:.0f} IOPS "
