@@ -114,15 +114,15 @@ def test_vng_command(tmp_path: Path) -> None:
     cmd = boot.vng_command(spec, "echo hi", kvm=True)
     assert cmd == ["/opt/vng", "--verbose", "--cpus", "4", "--memory", "1G",
                    "--run", str(tmp_path / "arch/x86/boot/bzImage"),
-                   "--append", "quiet loglevel=3",
+                   "--append", f"{boot.GUEST_APPEND} quiet loglevel=3",
                    "--rwdir", str(tmp_path / "a"), "--rwdir", str(tmp_path / "b"),
                    "--cwd", str(tmp_path / "src"), "--exec", "echo hi"]
     assert "--disable-kvm" not in cmd
     tcg = boot.vng_command(spec, "echo hi", kvm=False)
     assert tcg.count("--disable-kvm") == 1
     # Under TCG the lockup detectors get their largest thresholds.
-    tcg_append = f"{boot.TCG_APPEND} quiet loglevel=3"
-    assert sorted(tcg) == sorted([tcg_append if x == "quiet loglevel=3" else x
+    tcg_append = f"{boot.TCG_APPEND} {boot.GUEST_APPEND} quiet loglevel=3"
+    assert sorted(tcg) == sorted([tcg_append if x.endswith("quiet loglevel=3") else x
                                   for x in [*cmd, "--disable-kvm"]])
     assert tcg[-2:] == ["--exec", "echo hi"]
 
@@ -131,7 +131,14 @@ def test_vng_command_minimal(tmp_path: Path) -> None:
     cmd = boot.vng_command(GuestSpec(outdir=tmp_path), "x", kvm=False)
     assert cmd == ["vng", "--verbose", "--cpus", "2", "--memory", "2G", "--run",
                    str(tmp_path / "arch/x86/boot/bzImage"), "--disable-kvm",
-                   "--append", boot.TCG_APPEND, "--exec", "x"]
+                   "--append", f"{boot.TCG_APPEND} {boot.GUEST_APPEND}", "--exec", "x"]
+
+
+def test_every_guest_runs_with_four_level_paging(tmp_path: Path) -> None:
+    # 5-level paging makes KASAN report a false wild access at boot.
+    for kvm in (True, False):
+        cmd = boot.vng_command(GuestSpec(outdir=tmp_path), "x", kvm=kvm)
+        assert "no5lvl" in cmd[cmd.index("--append") + 1].split()
 
 
 def test_kvm_can_be_disabled_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -322,6 +329,34 @@ def test_run_retries_a_boot_splat_even_if_the_command_ran(tmp_path: Path) -> Non
                                        "wild-memory-access in rcu_is_watching")
     assert res.ok
     assert "BUG: KASAN" in (tmp_path / "logs" / "console.log").read_text()
+
+
+SPLAT_THEN_SLOW_COMMAND = """if [ ! -e "$here/attempted" ]; then
+    : > "$here/attempted"
+    cat "$here/prelude.log"
+    echo '[    1.100000] BUG: KASAN: wild-memory-access in rcu_is_watching+0x20/0x50'
+    echo $$ > "$here/first.pid"
+    sleep 60
+    sh -c "$script"
+    exit 0
+fi
+cat "$here/prelude.log"
+sh -c "$script"
+"""
+
+
+def test_run_stops_an_attempt_at_a_boot_splat(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # The attempt will be retried anyway: it is not left to run its command.
+    monkeypatch.setattr(boot, "SPLAT_SETTLE", 1.0)
+    t0 = time.monotonic()
+    res, progress = run(tmp_path, "echo ok", body=SPLAT_THEN_SLOW_COMMAND)
+    assert time.monotonic() - t0 < 30
+    assert res.attempts == 2
+    assert res.ok
+    assert "retrying once" in progress
+    assert res.retry_reason.startswith("kernel kasan splat during boot")
+    assert_guest_gone(tmp_path / "first.pid", "the stopped attempt")
 
 
 ALWAYS_BOOT_SPLAT = """cat "$here/prelude.log"
