@@ -354,7 +354,7 @@ def test_run_stops_an_attempt_at_a_boot_splat(tmp_path: Path,
     assert time.monotonic() - t0 < 30
     assert res.attempts == 2
     assert res.ok
-    assert "retrying once" in progress
+    assert "stopped at a splat during boot, before the command ran; retrying once" in progress
     assert res.retry_reason.startswith("kernel kasan splat during boot")
     assert_guest_gone(tmp_path / "first.pid", "the stopped attempt")
 
@@ -524,8 +524,6 @@ def signal_when_started(pidfile: Path, sig: int, limit: float = 60.0) -> threadi
 
     threading.Thread(target=wait_then_signal, daemon=True).start()
     return stop
-
-
 
 
 def test_interrupted_boot_kills_the_guest(tmp_path: Path) -> None:

@@ -210,13 +210,14 @@ def _run_once(spec: GuestSpec, command: str, log: Path, kvm: bool,
                 except subprocess.TimeoutExpired:
                     pass
                 now = time.monotonic()
-                text = log.read_text(errors="replace")
-                if finished_at is None and end_marker in text:
-                    finished_at = now
-                if not started:
-                    started = _ANY_BEGIN.search(text) is not None
-                    if not started and splat_at is None and _boot_splat(text) is not None:
-                        splat_at = now
+                if finished_at is None:
+                    text = log.read_text(errors="replace")
+                    if end_marker in text:
+                        finished_at = now
+                    if not started:
+                        started = _ANY_BEGIN.search(text) is not None
+                        if not started and splat_at is None and _boot_splat(text) is not None:
+                            splat_at = now
                 if not started and splat_at is not None and now - splat_at >= SPLAT_SETTLE:
                     note = "stopped at a splat during boot, before the command ran"
                 elif finished_at is not None and now - finished_at > POWEROFF_GRACE:
@@ -324,7 +325,8 @@ def _run(spec: GuestSpec, command: str, console_log: Path, progress: Progress,
         flake = _flake_reason(console, rc, timed_out, vng_rc)
         if flake and attempts <= retries:
             reason = flake
-            progress.say(f"boot: flake ({flake}); retrying once, first log kept in {log}")
+            stopped = f"{note}; " if note else ""
+            progress.say(f"boot: flake ({flake}); {stopped}retrying once, first log kept in {log}")
             continue
         break
     if attempts > 1 and console_log != log:
