@@ -9,8 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import git
-
 from .. import paths, series, tree
 from ..errors import KseriesError, UsageError
 from ..progress import Progress
@@ -101,7 +99,7 @@ def prepare_tree(lay: paths.Layout, apply: bool, progress: Progress) -> str:
     """
     t = tree.ensure(lay.tree, lay.manifest, lay.base, progress)
     if not apply:
-        head = git.Repo(t.path).head.commit.hexsha
+        head = str(t.repo.head.commit.hexsha)
         progress.say(f"bench: building {t.path} as checked out ({head[:12]}), "
                      "patches/ not applied")
         return head
