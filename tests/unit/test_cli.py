@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,25 @@ def test_run_command_words_after_double_dash() -> None:
     args = parser.parse_args(["run", "--cpus", "4", "--", "uname", "-r"])
     assert args.cpus == 4
     assert args.cmd == ["--", "uname", "-r"]  # main() drops the "--"
+
+
+def _image(outdir: Path, mtime: float) -> None:
+    image = outdir / "arch" / "x86" / "boot" / "bzImage"
+    image.parent.mkdir(parents=True)
+    image.write_bytes(b"kernel")
+    os.utime(image, (mtime, mtime))
+
+
+def test_run_boots_the_newer_build(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`kseries build` (the developer's tree) and the main job (patches/) build into
+    directories of their own; `kseries run` boots the newer one and says so."""
+    from kseries import paths
+
+    lay = paths.layout(work=tmp_path)
+    assert lay.debug_build != lay.dev_build("x86_64-debug")
+    assert cli.newest_build(lay) == lay.debug_build  # nothing built: boot.run names the fix
+    _image(lay.debug_build, 1000)
+    assert cli.newest_build(lay) == lay.debug_build
+    _image(lay.dev_build("x86_64-debug"), 2000)
+    assert cli.newest_build(lay) == lay.dev_build("x86_64-debug")
+    assert "booting the newer build" in capsys.readouterr().err

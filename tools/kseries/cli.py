@@ -53,9 +53,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     lay = _layout(args)
     tree.open_tree(lay.tree, lay.base)
     frags = args.config or lay.fragments(with_series=not args.no_series, debug=not args.no_debug)
-    outdir = args.outdir or lay.work / ("x86_64-debug" if not args.no_debug else "x86_64")
+    outdir = args.outdir or lay.dev_build("x86_64-debug" if not args.no_debug else "x86_64")
     res = build.build(lay.tree, outdir, frags, Progress())
     print(f"built {res.release} in {res.outdir} ({res.steps} steps, {res.seconds:.0f}s)")
+    print(f"boot it: kseries run --outdir {res.outdir} -- COMMAND")
     return 0
 
 
@@ -63,7 +64,7 @@ def cmd_kunit(args: argparse.Namespace) -> int:
     lay = _layout(args)
     tree.open_tree(lay.tree, lay.base)
     kcfg = args.kunitconfig or lay.kunit / "vhost_blk.kunitconfig"
-    res = kunit_run.run(lay.tree, kcfg, args.build_dir or lay.work / f"kunit-{args.arch}",
+    res = kunit_run.run(lay.tree, kcfg, args.build_dir or lay.dev_build(f"kunit-{args.arch}"),
                         Progress(), arch=args.arch)
     for case in res.cases:
         print(f"{case.status:<5} {case.full_name}")
@@ -71,12 +72,25 @@ def cmd_kunit(args: argparse.Namespace) -> int:
     return 0 if res.ok else 1
 
 
+def newest_build(lay: paths.Layout) -> Path:
+    """The debug kernel built last: the main job's or the developer tree's."""
+    found = [d for d in (lay.debug_build, lay.dev_build("x86_64-debug"))
+             if (d / "arch" / "x86" / "boot" / "bzImage").exists()]
+    if not found:
+        return lay.debug_build  # boot.run names what is missing and the fix
+    newest = max(found, key=lambda d: (d / "arch" / "x86" / "boot" / "bzImage").stat().st_mtime)
+    if len(found) > 1:
+        print(f"kseries: booting the newer build, {newest} (--outdir picks one)",
+              file=sys.stderr)
+    return newest
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     lay = _layout(args)
     if not args.cmd:
         raise UsageError("no command given", "e.g. `kseries run -- uname -r`")
     command = args.cmd[0] if len(args.cmd) == 1 else shlex.join(args.cmd)
-    outdir = args.outdir or lay.work / "x86_64-debug"
+    outdir = args.outdir or newest_build(lay)
     spec = boot.GuestSpec(outdir=outdir, cpus=args.cpus, memory=args.memory,
                           append=args.append, cwd=lay.root, timeout=args.timeout,
                           rwdirs=tuple(args.rwdir))
@@ -143,7 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("build", help="configure and build the kernel (O= directory)")
     _common(p)
-    p.add_argument("--outdir", type=Path, default=None)
+    p.add_argument("--outdir", type=Path, default=None,
+                   help="O= directory (default: build/dev-x86_64-debug; the main job "
+                        "builds patches/ into build/x86_64-debug)")
     p.add_argument("--config", type=Path, action="append", default=None,
                    help="config fragment (repeatable; default: the project's)")
     p.add_argument("--no-debug", action="store_true", help="leave out debug.config")
@@ -159,7 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="boot the built kernel and run a command in it")
     _common(p)
-    p.add_argument("--outdir", type=Path, default=None, help="build directory to boot")
+    p.add_argument("--outdir", type=Path, default=None,
+                   help="build directory to boot (default: the newer of build/x86_64-debug, "
+                        "the main job's, and build/dev-x86_64-debug, `kseries build`'s)")
     p.add_argument("--cpus", type=int, default=2)
     p.add_argument("--memory", default="2G")
     p.add_argument("--append", default="", help="extra kernel command line")

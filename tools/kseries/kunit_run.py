@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .build import make_env
 from .errors import KseriesError, UsageError
 from .progress import Progress
 
@@ -110,7 +111,8 @@ def run(tree: Path, kunitconfig: Path, build_dir: Path, progress: Progress,
     with log.open("w") as fh:
         fh.write(f"$ {' '.join(cmd)}\n")
         fh.flush()
-        proc = subprocess.Popen(cmd, cwd=tree, stdout=subprocess.PIPE,
+        # make_env(): the same ccache base directory as the kernel builds.
+        proc = subprocess.Popen(cmd, cwd=tree, stdout=subprocess.PIPE, env=make_env(),
                                 stderr=subprocess.STDOUT, text=True, errors="replace")
         assert proc.stdout is not None
         done = threading.Event()

@@ -25,6 +25,29 @@ class Layout:
     patches: Path
     work: Path
 
+    # The series (patches/ on the base) is applied in one scratch worktree
+    # by every job that tests it: the main job, check-series and the
+    # benchmark.  Its builds of one configuration share one directory, so
+    # a second job finds them warm.  The developer's own tree (``tree``)
+    # builds into directories of its own (``dev-*``): a build directory
+    # that switched source trees would recompile everything.
+    @property
+    def series_tree(self) -> Path:
+        return self.work / "series-tree"
+
+    @property
+    def debug_build(self) -> Path:
+        """The series' debug kernel: main job, check-series, in-guest suite."""
+        return self.work / "x86_64-debug"
+
+    def kunit_build(self, arch: str = "um") -> Path:
+        """The series' KUnit build (kunit.py --build_dir): main job and check-series."""
+        return self.work / f"kunit-{arch}"
+
+    def dev_build(self, name: str) -> Path:
+        """A build of the developer's tree (``kseries build`` and ``kseries kunit``)."""
+        return self.work / f"dev-{name}"
+
     @property
     def configs(self) -> Path:
         return self.root / "kernel-tree" / "configs"

@@ -1,4 +1,9 @@
-"""The main job: fetch the tree, apply the series, build, KUnit, boot, report."""
+"""The main job: fetch the tree, apply the series, build, KUnit, boot, report.
+
+The series is applied in the layout's scratch worktree (never on a
+branch of the developer's tree) and built into the directories that
+check-series and the in-guest suite use too.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import boot, build, kunit_run, series, tree
+from . import boot, build, kunit_run, series, tree, worktree
 from .errors import KseriesError
 from .paths import Layout
 from .progress import Progress
-
-# The main job applies the series to its own branch, never to the
-# developer's series branch, so it cannot overwrite unexported work.
-CHECK_BRANCH = "kseries/main-job"
 
 
 @dataclass
@@ -87,15 +88,16 @@ def run_main(lay: Layout, progress: Progress, kunit_arch: str = "um",
     def apply(stage: Stage) -> str:
         patches = series.list_patches(lay.patches) if lay.patches.is_dir() else []
         state["with_series"] = bool(patches)
-        if not patches:
-            import git
-            git.Repo(lay.tree).git.checkout("-q", "-B", CHECK_BRANCH, lay.base)
-            return "patches/ is empty: building the base alone"
-        res = series.apply(lay.tree, lay.base, CHECK_BRANCH, lay.patches, progress, force=True)
-        return f"{len(res.applied)} patches on {CHECK_BRANCH}"
+        t = tree.open_tree(lay.tree, lay.base)
+        res = worktree.apply_series(t.path, lay.series_tree, t.base_commit(), patches,
+                                    progress)
+        stage.data = {"worktree": str(lay.series_tree), "head": res.head, "reused": res.reused}
+        what = f"{res.count} patches" if patches else "patches/ is empty: the base alone"
+        again = ", already applied" if res.reused else ""
+        return f"{what} in {lay.series_tree} at {res.head[:12]}{again}"
 
     def do_build(stage: Stage) -> str:
-        res = build.build(lay.tree, out / "x86_64-debug",
+        res = build.build(lay.series_tree, lay.debug_build,
                           lay.fragments(with_series=state["with_series"]), progress)
         state["build"] = res
         stage.data = {"release": res.release, "steps": res.steps, "log": str(res.log)}
@@ -103,7 +105,7 @@ def run_main(lay: Layout, progress: Progress, kunit_arch: str = "um",
 
     def kunit(stage: Stage) -> str:
         name = "vhost_blk.kunitconfig" if state["with_series"] else "smoke.kunitconfig"
-        res = kunit_run.run(lay.tree, lay.kunit / name, out / f"kunit-{kunit_arch}",
+        res = kunit_run.run(lay.series_tree, lay.kunit / name, lay.kunit_build(kunit_arch),
                             progress, arch=kunit_arch)
         stage.data = {"cases": [asdict(c) for c in res.cases], "log": str(res.log)}
         if not res.ok:
@@ -126,8 +128,10 @@ def run_main(lay: Layout, progress: Progress, kunit_arch: str = "um",
         return f"{result.output.strip().splitlines()[0] if result.output.strip() else ''}" \
                f" ({'KVM' if result.kvm else 'TCG'}, {result.seconds:.0f}s{retried})"
 
-    if do("fetch", fetch) and do("apply", apply) and do("build", do_build):
-        do("kunit", kunit)
-        do("boot", do_boot)
+    if do("fetch", fetch):
+        with worktree.lock(lay.series_tree):
+            if do("apply", apply) and do("build", do_build):
+                do("kunit", kunit)
+                do("boot", do_boot)
     report.write(out / "report.json")
     return report

@@ -59,11 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, default=None,
                    help="reports, logs and cache (default: build/check-series)")
     p.add_argument("--work", type=Path, default=None,
-                   help="worktree and build directories (default: build/check-work)")
+                   help="worktree and build directories (default: with the pinned tree, the "
+                        "main job's build/series-tree, build/x86_64-debug and "
+                        "build/kunit-ARCH; with --tree, build/check-work)")
     p.add_argument("--worktree", type=Path, default=None,
-                   help="git worktree to apply the patches in (default: WORK/worktree)")
+                   help="git worktree to apply the patches in (default: see --work)")
     p.add_argument("--build-dir", type=Path, default=None,
-                   help="kernel O= build directory (default: WORK/build)")
+                   help="kernel O= build directory (default: see --work)")
     p.add_argument("--range-diff-base", default=None, metavar="OLD_BASE..OLD_TIP",
                    help="previous version of the series for git range-diff (or its tip ref)")
     p.add_argument("--smoke-tip", action="store_true",
@@ -113,11 +115,17 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     per, tip = _plan_checks(cfg, args)
     output = (args.output or root / "build" / "check-series").resolve()
     work = (args.work or root / "build" / "check-work").resolve()
+    worktree, build_dir, kunit_dir = work / "worktree", None, None
     if args.tree is not None:
         tree_path, base = args.tree.resolve(), args.base
     else:
         lay = paths.layout(manifest_path=args.manifest, base=args.base)
         tree_path, base = lay.tree, lay.base
+        if args.work is None:
+            # The pinned tree: the worktree and builds the main job uses, so
+            # whichever runs second finds them warm.
+            worktree, build_dir = lay.series_tree, lay.debug_build
+            kunit_dir = lay.kunit_build(cfg.kunit.arch)
     if not (tree_path / ".git").exists():
         tree.open_tree(tree_path, base or "HEAD")  # raises with the reason and the fix
     series_in = inputs.load(args.input, cfg.patches, tree_path, output)
@@ -135,13 +143,15 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
                          f"{count} patches", f"give 1 <= K <= {count}")
     plan = engine.Plan(patches=series_in.patches, per_patch=per, tip=tip, first=args.first,
                        last=last, keep_going=args.keep_going, resume=args.resume)
-    setup = engine.Setup(tree=tree_path, worktree=(args.worktree or work / "worktree").resolve(),
+    if args.build_dir:
+        build_dir = args.build_dir.resolve()
+    setup = engine.Setup(tree=tree_path, worktree=(args.worktree or worktree).resolve(),
                          base=base, base_commit=base_commit, source=series_in.source,
                          output=output, work=work, config=cfg,
                          options=RunOptions(range_diff_base=args.range_diff_base,
                                             smoke_tip=args.smoke_tip,
-                                            build_dir=args.build_dir.resolve()
-                                            if args.build_dir else None))
+                                            build_dir=build_dir,
+                                            kunit_dir=kunit_dir))
     progress.say(f"checking {count} patches from {series_in.source} on {base} "
                  f"({base_commit[:12]}): {', '.join(c.name for c in per)}"
                  + (f"; tip: {', '.join(c.name for c in tip)}" if tip else ""))

@@ -19,6 +19,7 @@ class RunOptions:
 
     range_diff_base: str | None = None
     build_dir: Path | None = None
+    kunit_dir: Path | None = None  # kunit.py's --build_dir (default: WORK/kunit-ARCH)
     smoke_tip: bool = False  # boot the tip with [boot] smoke_command, not tip_command
 
 
@@ -50,6 +51,10 @@ class CheckContext:
     @property
     def build_dir(self) -> Path:
         return self.options.build_dir or self.work / "build"
+
+    @property
+    def kunit_dir(self) -> Path:
+        return self.options.kunit_dir or self.work / f"kunit-{self.config.kunit.arch}"
 
 
 class Check(abc.ABC):

@@ -8,10 +8,11 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import worktree
 from ..errors import InfraError, KseriesError, UsageError
 from ..progress import Progress
 from . import cache as cache_mod
-from . import gitops, interrupt
+from . import interrupt
 from .config import ProjectConfig
 from .context import Check, CheckContext, RunOptions
 from .live import Live
@@ -136,7 +137,8 @@ class Runner:
             started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
         t0 = time.monotonic()
         try:
-            self._run_patches(report)
+            with worktree.lock(s.worktree):
+                self._run_patches(report)
         except interrupt.Interrupted as sig:  # outside a check: setting up, applying
             self.interrupted = sig.signame
             self._interrupted_rows(report, "")
@@ -166,7 +168,7 @@ class Runner:
     def _run_patches(self, report: SeriesReport) -> None:
         s = self.setup
         self.progress.say(f"worktree {s.worktree} at {s.base_commit[:12]} ({s.base})")
-        gitops.prepare_worktree(s.tree, s.worktree, s.base_commit)
+        worktree.prepare(s.tree, s.worktree, s.base_commit)
         prev, chain = s.base_commit, cache_mod.make_key(s.base_commit)
         tip = self.checked[-1] if self.checked else None
         stop = ""

@@ -7,30 +7,20 @@ touched: commits made by ``git am`` hang off a detached HEAD.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import series
+from .. import worktree as worktree_mod
 from ..errors import UsageError
+from ..worktree import git
+
+__all__ = ["git"]
 
 _FAILED_AT = re.compile(r"^error: patch failed: (\S+?):(\d+)$", re.M)
 _HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+\d+(?:,\d+)? @@.*$", re.M)
-_IDENTITY = {"GIT_COMMITTER_NAME": "check-series", "GIT_COMMITTER_EMAIL": "check-series@invalid"}
-
-
-def git(cwd: Path, *args: str, check: bool = True,
-        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
-                          errors="replace", check=False,
-                          env=dict(os.environ, **(env or {})))
-    if check and proc.returncode != 0:
-        raise UsageError(f"git {' '.join(args[:3])} failed in {cwd}: "
-                         f"{(proc.stderr.strip().splitlines() or ['no message'])[-1]}",
-                         "check the tree with `git status` there")
-    return proc
 
 
 def rev_parse(cwd: Path, rev: str) -> str:
@@ -39,30 +29,6 @@ def rev_parse(cwd: Path, rev: str) -> str:
         raise UsageError(f"{rev!r} is not a commit in {cwd}",
                          "give an existing ref with --base (or fetch the pinned tree)")
     return proc.stdout.strip()
-
-
-def _common_dir(path: Path) -> Path:
-    out = git(path, "rev-parse", "--path-format=absolute", "--git-common-dir").stdout.strip()
-    return Path(out).resolve()
-
-
-def prepare_worktree(tree: Path, worktree: Path, base_commit: str) -> None:
-    """A detached worktree of ``tree`` at ``base_commit``, clean."""
-    tree, worktree = tree.resolve(), worktree.resolve()
-    if worktree == tree:
-        raise UsageError(f"the check worktree {worktree} is the tree itself",
-                         "give --worktree a path of its own; the tree's checkout is not touched")
-    if worktree.exists() and any(worktree.iterdir()):
-        if not (worktree / ".git").exists() or _common_dir(worktree) != _common_dir(tree):
-            raise UsageError(f"{worktree} exists and is not a worktree of {tree}",
-                             "move it away or give --worktree another path")
-        git(worktree, "am", "--abort", check=False)  # left over from an interrupted run
-        git(worktree, "checkout", "-q", "-f", "--detach", base_commit)
-        git(worktree, "clean", "-fdq")
-        return
-    git(tree, "worktree", "prune")
-    worktree.parent.mkdir(parents=True, exist_ok=True)
-    git(tree, "worktree", "add", "-q", "--detach", str(worktree), base_commit)
 
 
 @dataclass(frozen=True)
@@ -87,7 +53,7 @@ def hunk_at(patch_text: str, path: str, line: int) -> str:
 def am(worktree: Path, patch: Path) -> str | ApplyFailure:
     """``git am`` one patch; the new commit, or why it did not apply."""
     proc = git(worktree, "am", "--committer-date-is-author-date", str(patch), check=False,
-               env=_IDENTITY)
+               env=worktree_mod.IDENTITY)
     if proc.returncode == 0:
         return git(worktree, "rev-parse", "HEAD").stdout.strip()
     output = proc.stdout + proc.stderr

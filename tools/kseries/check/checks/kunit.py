@@ -46,10 +46,10 @@ class Kunit(Check):
             return Outcome.skip(f"the tests are not in the tree yet: {', '.join(missing[:3])} "
                                 "not defined by any Kconfig")
         try:
-            res = kunit_run.run(ctx.tree, cfg.kunitconfig, ctx.work / f"kunit-{cfg.arch}",
+            res = kunit_run.run(ctx.tree, cfg.kunitconfig, ctx.kunit_dir,
                                 ctx.progress, arch=cfg.arch, timeout=cfg.timeout)
         except KseriesError as err:
-            log = ctx.work / f"kunit-{cfg.arch}" / "kunit.log"
+            log = ctx.kunit_dir / "kunit.log"
             if log.exists():
                 ctx.write_log(log.read_text(errors="replace"))
             return Outcome(State.FAIL, err.message)
