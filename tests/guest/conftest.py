@@ -7,8 +7,11 @@ is skipped, with the reason, when /dev/vhost-blk is missing or the
 tests do not run as root.  The backends and the device fixtures are in
 vblk_env.py.
 
-``--fuzz-requests N`` sets how many requests test_fuzz.py sends (the
-default is the CI run's).  Around the whole session, leaks.py checks
+``--fuzz-requests N`` sets how many requests test_fuzz.py sends (default
+3000); ``--fuzz-seconds S`` gives it a time budget instead, which is how
+CI runs it: the rate depends on the machine (under TCG, on what else
+runs on the host), a count does not bound the time.  With both, the
+fuzzer stops at whichever comes first.  Around the whole session, leaks.py checks
 that every page pinned for I/O was unpinned and that kmemleak finds no
 leak; the summary at the end says what was checked and what was not.
 """
@@ -21,28 +24,36 @@ from pathlib import Path
 
 import leaks
 import pytest
-from vblk_env import FUZZ_STATS, backend, blk, kmsg, ram, ramblk
+from vblk_env import FUZZ_STATS, FuzzBudget, backend, blk, kmsg, ram, ramblk
 
 from kseries.vblk.device import DEVICE_PATH
 
 __all__ = ["backend", "blk", "ram", "ramblk"]
 
-FUZZ_REQUESTS_CI = 3000
+FUZZ_REQUESTS_DEFAULT = 3000
 LEAK_LINES: list[str] = []
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--fuzz-requests", type=int, default=FUZZ_REQUESTS_CI, metavar="N",
-                     help="requests the fuzzer sends (default: %(default)s; "
-                          "1000000 for a long run)")
+    parser.addoption("--fuzz-requests", type=int, default=None, metavar="N",
+                     help=f"requests the fuzzer sends (default: {FUZZ_REQUESTS_DEFAULT} "
+                          "without --fuzz-seconds; 1000000 for a long run)")
+    parser.addoption("--fuzz-seconds", type=float, default=None, metavar="S",
+                     help="time budget of the request fuzzer (CI's way: what it reached "
+                          "is printed in the summary)")
 
 
 @pytest.fixture(scope="session")
-def fuzz_requests(request: pytest.FixtureRequest) -> int:
-    n = int(request.config.getoption("--fuzz-requests"))
-    if n < 1:
+def fuzz_budget(request: pytest.FixtureRequest) -> FuzzBudget:
+    n = request.config.getoption("--fuzz-requests")
+    s = request.config.getoption("--fuzz-seconds")
+    if n is not None and n < 1:
         raise pytest.UsageError(f"--fuzz-requests must be at least 1, not {n}")
-    return n
+    if s is not None and s <= 0:
+        raise pytest.UsageError(f"--fuzz-seconds must be positive, not {s}")
+    if n is None and s is None:
+        n = FUZZ_REQUESTS_DEFAULT
+    return FuzzBudget(n, s)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -68,6 +79,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     lines = list(LEAK_LINES)
     if FUZZ_STATS:
         lines.append("fuzz: " + ", ".join(f"{k}: {v}" for k, v in sorted(FUZZ_STATS.items())))
+        if FUZZ_STATS["seconds"]:
+            rate = FUZZ_STATS["requests"] / FUZZ_STATS["seconds"]
+            lines.append(f"fuzz rate: {rate:.1f} requests/s")
     if lines:
         terminalreporter.section("vhost-blk")
         for line in lines:

@@ -15,8 +15,9 @@ kseries.vblk.oracle:
   tables, writable before readable) are answered with a used entry or
   the error eventfd, never a hang, and closing the device returns.
 
-The request count per run is ``--fuzz-requests`` (CI default; use
-``--fuzz-requests 1000000`` for a long run).  Shrinking is off: every
+The budget per run is ``--fuzz-requests N`` (3000 by default; use
+``--fuzz-requests 1000000`` for a long run) or ``--fuzz-seconds S``
+(CI's, since the rate depends on the machine).  Shrinking is off: every
 replay costs a round trip through the VM and a hang would cost a timeout
 per step, so a failure reports the whole batch (labels, expected and
 actual answers) and hypothesis' reproduction blob.
@@ -33,7 +34,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from vblk_env import FUZZ_STATS as STATS
-from vblk_env import Backend, Blk, bounded, kmsg, null_blk, start
+from vblk_env import Backend, Blk, FuzzBudget, bounded, kmsg, null_blk, start
 
 from kseries.vblk import oracle, uapi
 from kseries.vblk import request as rq
@@ -232,17 +233,24 @@ def _batches(f: Fuzzer) -> st.SearchStrategy[list[Chain]]:
     return st.lists(one, min_size=1, max_size=12)
 
 
-def test_fuzz_requests(fuzzer: Fuzzer, fuzz_requests: int) -> None:
-    """--fuzz-requests chains in batches; every answer matches the model."""
+def test_fuzz_requests(fuzzer: Fuzzer, fuzz_budget: FuzzBudget) -> None:
+    """Chains in batches until the budget is spent; every answer matches the model."""
     t0 = time.monotonic()
     start_count = STATS["requests"]
+    # A batch is 6.5 chains on average; on a time budget, rounds of 20
+    # batches let the loop look at the clock often enough.
+    if fuzz_budget.seconds is not None or fuzz_budget.requests is None:
+        per_round = 20
+    else:
+        per_round = max(1, fuzz_budget.requests // 6)
 
-    @settings(max_examples=max(1, fuzz_requests // 6), **SETTINGS)
+    @settings(max_examples=per_round, **SETTINGS)
     @given(batch=_batches(fuzzer))
     def one_batch(batch: list[Chain]) -> None:
-        fuzzer.run(batch)
+        if not fuzz_budget.done(STATS["requests"] - start_count, time.monotonic() - t0):
+            fuzzer.run(batch)
 
-    while STATS["requests"] - start_count < fuzz_requests:
+    while not fuzz_budget.done(STATS["requests"] - start_count, time.monotonic() - t0):
         one_batch()
     STATS["seconds"] += int(time.monotonic() - t0)
     # The region still reads back as the shadow says, in one sweep.
@@ -273,9 +281,9 @@ def raw_chain(draw: st.DrawFn, mem_base: int, mem_size: int) -> list[RawDesc]:
     return descs
 
 
-def test_ring_fuzz(ram: Backend, fuzz_requests: int) -> None:
+def test_ring_fuzz(ram: Backend, fuzz_budget: FuzzBudget) -> None:
     """Broken rings: a used entry or the error eventfd within 10 s, and close returns."""
-    examples = max(10, fuzz_requests // 100)
+    examples = fuzz_budget.ring_examples
 
     @settings(max_examples=examples, **SETTINGS)
     @given(data=st.data())

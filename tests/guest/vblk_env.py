@@ -182,6 +182,24 @@ def loop(size: int = 64 << 20) -> Iterator[Backend]:
 
 BACKENDS = ["brd", "null_blk", "loop"]
 
+
+@dataclass(frozen=True)
+class FuzzBudget:
+    """When the request fuzzer stops: after ``requests``, or ``seconds``, or either."""
+
+    requests: int | None
+    seconds: float | None
+
+    def done(self, sent: int, elapsed: float) -> bool:
+        return ((self.requests is not None and sent >= self.requests)
+                or (self.seconds is not None and elapsed >= self.seconds))
+
+    @property
+    def ring_examples(self) -> int:
+        """Broken rings for test_ring_fuzz: one per 100 requests, or 30 on a time budget."""
+        return max(10, self.requests // 100) if self.requests is not None else 30
+
+
 # What the fuzzer sent and got, for the run's summary (conftest.py).
 FUZZ_STATS: Counter[str] = Counter()
 
