@@ -1,11 +1,12 @@
 """tools/check-series on the real pinned tree: the vhost-blk series passes every
 per-patch check, and a deliberately broken series fails with the right patch named.
 
-Both need the pinned tree (kernel-tree/linux with tag v6.12.117-deb12u1,
-fetched by the main job) and nothing else of the main job's state: the
-patches are applied in a worktree of their own (build/check-work-integration),
-never on the tree's branches.  The real run goes first and leaves its
-build directories warm for the broken series, which sits on top of it.
+Both run after the main job (conftest.py) and on what it leaves: the
+pinned tree, the scratch worktree build/series-tree (check-series moves
+its HEAD, never a branch of the developer's tree) and the warm debug and
+UML KUnit build directories, so each patch's build and KUnit run is
+incremental.  The real run goes first and the broken series sits on top
+of it.
 
 The broken series (tests/fixtures/check/broken/) is three patches on top
 of patches/, numbered 12-14 so they follow the real series:
@@ -41,9 +42,6 @@ pytestmark = pytest.mark.integration
 
 CHECK_SERIES = [sys.executable, str(ROOT / "tools" / "check-series")]
 OUTPUT = ROOT / "build" / "check-series" / "integration"
-# Its own worktree and build directories: a developer's check-series run elsewhere is not
-# disturbed (and in CI they start cold either way).
-WORK = ROOT / "build" / "check-work-integration"
 BROKEN = ROOT / "tests" / "fixtures" / "check" / "broken"
 SCHEMA = ROOT / "tools" / "kseries" / "check" / "reports" / "schema.json"
 PER_PATCH = ["apply", "checkpatch", "hygiene", "build", "sparse", "kerneldoc", "kunit"]
@@ -55,20 +53,15 @@ NOT_APPLICABLE = ("the patch changes no file that is compiled",
 
 
 @pytest.fixture(scope="module", autouse=True)
-def pinned_tree() -> None:
-    """The pinned tree, fetched if this file runs first on a clean clone (it
-    does: pytest runs test_check_series.py before test_pipeline.py)."""
-    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "bin" / "kseries"),
-                           "tree", "fetch"], cwd=ROOT, text=True, capture_output=True,
-                          check=False)
-    sys.stderr.write(proc.stderr[-2000:])
-    assert proc.returncode == 0, proc.stderr[-2000:]
+def after_main_job(main_job: dict[str, Any]) -> None:
+    """The pinned tree and warm builds: the main job runs first (conftest.py)."""
+    assert main_job["by_name"]["fetch"]["status"] == "pass", main_job["by_name"]["fetch"]
 
 
 def check_series(*args: str) -> subprocess.CompletedProcess[str]:
     # The venv's bin/ first: check-series finds vng and kunit.py's helpers there.
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
-    proc = subprocess.run([*CHECK_SERIES, "--work", str(WORK), *args], cwd=ROOT, text=True,
+    proc = subprocess.run([*CHECK_SERIES, *args], cwd=ROOT, text=True,
                           capture_output=True, check=False, env=env)
     sys.stderr.write(proc.stderr[-4000:])  # the progress, for the CI log
     return proc
@@ -91,12 +84,11 @@ def cell(data: dict[str, Any], index: int, check: str) -> dict[str, Any]:
 def real_run() -> tuple[subprocess.CompletedProcess[str], Path]:
     """check-series on patches/ with every per-patch check.
 
-    The boot check is skipped (--skip boot): CI has 90 minutes and the
-    rest of the integration tier takes more than 30 of them; a TCG boot
-    of the tip with the in-guest suite is another ~15 minutes, and
-    test_pipeline.py's in-guest test already boots the same tip (the
-    main job's kseries/main-job branch is base + patches/) and runs the
-    in-guest request tests there.
+    The boot check is skipped (--skip boot): its tip command is the
+    in-guest suite, which test_pipeline.py already runs in one boot of
+    the same tip (the main job builds base + patches/ in the same
+    worktree and build directory); a second TCG boot with the suite
+    would cost another ~15 minutes of CI's 90.
     """
     out = OUTPUT / "real"
     shutil.rmtree(out, ignore_errors=True)
