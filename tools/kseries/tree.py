@@ -166,6 +166,11 @@ def import_into_git(src: Path, manifest: Manifest, progress: Progress,
     _strip_debian_ignore(src)
     repo = git.Repo.init(src, initial_branch="master")
     env = dict(os.environ, **_IMPORT_IDENTITY)
+    # Not `git gc --auto`: after the commit it would repack ~90k loose
+    # objects in the background, for minutes, while the first kernel
+    # build wants both cores.  The tree is packed here, in the open.
+    with repo.config_writer() as cfg:
+        cfg.set_value("gc", "auto", "0")
     with progress.stage("git import"):
         # -f: the commit is the tarball as shipped.  The tree's own ignore
         # rules would leave out every .gitignore and top-level dotfile
@@ -182,6 +187,10 @@ def import_into_git(src: Path, manifest: Manifest, progress: Progress,
         repo.git.tag("-a", manifest.tag, "-m", f"kseries base {manifest.tag}", env=env)
         progress.say(f"imported {count} files as {repo.head.commit.hexsha[:12]} "
                      f"tagged {manifest.tag}")
+    with progress.stage("git pack"):
+        repo.git.repack("-a", "-d", "-q")
+    with repo.config_writer() as cfg:
+        cfg.remove_option("gc", "auto")
 
 
 def is_imported(path: Path, manifest: Manifest) -> bool:
