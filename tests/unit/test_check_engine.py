@@ -214,3 +214,26 @@ def test_the_users_checkout_is_not_touched(tmp_path: Path) -> None:
     assert synth.git(tree, "rev-parse", "HEAD") == head
     assert synth.git(tree, "branch", "--list") == branches
     assert synth.git(tree, "status", "--porcelain") == ""
+
+
+def test_checkpatch_runs_the_projects_python(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """checkpatch's spdxcheck.py runs the python3 on PATH; that must be the
+    project's (it has ply), not whatever comes first on the caller's PATH."""
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # as `.venv/bin/check-series` is run
+    tree, patches = synth.make_series(tmp_path, patch2_extra="/* CHECKPATCH-PYTHON */\n")
+    rc, _ = run(tmp_path, tree, "--only", "checkpatch", str(patches))
+    assert rc == 0
+    log = (tmp_path / "out" / "logs" / "02-checkpatch.log").read_text()
+    assert f"python3 prefix: {sys.prefix}\n" in log
+
+
+def test_a_crashed_checkpatch_helper_fails_the_cell(tmp_path: Path) -> None:
+    """No false green: checkpatch totals 0 errors when spdxcheck.py dies."""
+    tree, patches = synth.make_series(tmp_path,
+                                      patch2_extra="/* CHECKPATCH-HELPER-CRASH */\n")
+    rc, report = run(tmp_path, tree, "--keep-going", "--only", "checkpatch", str(patches))
+    assert rc == 1
+    assert cells(report, "checkpatch") == ["success", "fail", "success"]
+    desc = report["patches"][1]["results"]["checkpatch"]["description"]  # type: ignore[index]
+    assert "crashed" in desc and "No module named 'ply'" in desc

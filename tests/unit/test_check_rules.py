@@ -151,3 +151,21 @@ def test_header_users_of_a_later_patch_are_not_build_targets(tmp_path: Path) -> 
     assert users == ["drivers/x/new.o", "drivers/x/old.o"]
     assert [u for u in users if kbuild._source_in_tree(tmp_path / "tree", u)] == [
         "drivers/x/old.o"]
+
+
+def test_a_closed_pipe_is_not_a_traceback() -> None:
+    """`check-series --list-checks | head -1`: the reader leaves early."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "tools" / "check-series"
+    for _ in range(5):  # the race is the reader closing before the writer is done
+        proc = subprocess.Popen([sys.executable, str(script), "--list-checks"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.read(1)
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+        proc.wait()
+        assert "Traceback" not in err, err

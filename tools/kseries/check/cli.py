@@ -14,6 +14,7 @@ unfinished checks marked skip).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from . import config as config_mod
 from . import engine, gitops, inputs, interrupt, matrix, registry, reports
 from .context import Check, RunOptions
 from .model import INTERRUPTED_EXIT
+
+BROKEN_PIPE_EXIT = 141  # 128 + SIGPIPE, what a shell reports for a killed writer
 
 
 def _names(values: list[str]) -> list[str]:
@@ -182,6 +185,11 @@ def main(argv: list[str] | None = None) -> int:
     except KseriesError as err:
         report("check-series", err)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`check-series | head -1`): no traceback, and
+        # nothing more to write to it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return BROKEN_PIPE_EXIT
     except (KeyboardInterrupt, interrupt.Interrupted) as sig:
         name = sig.signame if isinstance(sig, interrupt.Interrupted) else "SIGINT"
         print(f"check-series: interrupted by {name} before any check ran: no reports written "

@@ -6,15 +6,19 @@ not find the tree and reports false errors.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 
+from ... import build
 from ..context import Check, CheckContext
 from ..model import Outcome, State
 
 _TOTAL = re.compile(r"^total: (\d+) errors?, (\d+) warnings?, (?:(\d+) checks?, )?", re.M)
 _FIRST = re.compile(r"^(ERROR|WARNING|CHECK): (.*)$", re.M)
+# A Python helper (spdxcheck.py) that died: its last line names the error.
+_CRASH = re.compile(r"^Traceback \(most recent call last\):\n(?:[ \t].*\n)*(\S.*)$", re.M)
 
 
 def summarise(output: str) -> tuple[int, int, int] | None:
@@ -29,6 +33,7 @@ class Checkpatch(Check):
     name = "checkpatch"
     description = "scripts/checkpatch.pl --strict on the patch, run from the tree's top"
     needs_tree = False
+    version = "2"  # a crashed helper fails the cell
 
     def run(self, ctx: CheckContext) -> Outcome:
         script = ctx.tree / "scripts" / "checkpatch.pl"
@@ -37,10 +42,19 @@ class Checkpatch(Check):
         if shutil.which("perl") is None:
             return Outcome.skip("perl is not installed (apt-get install perl)")
         cmd = ["perl", str(script), *ctx.config.checkpatch_args, str(ctx.patch.path)]
+        # checkpatch runs scripts/spdxcheck.py with the python3 on PATH: the
+        # project's interpreter first, which has ply.
         proc = subprocess.run(cmd, cwd=ctx.tree, capture_output=True, text=True,
-                              errors="replace", check=False)
+                              errors="replace", check=False,
+                              env=dict(os.environ, PATH=build.venv_path()))
         output = proc.stdout + proc.stderr
         ctx.write_log(f"$ (cd {ctx.tree} && {' '.join(cmd)})\n{output}")
+        crash = _CRASH.search(output)
+        if crash:
+            # checkpatch goes on and may total 0 errors; what the helper
+            # would have found is unknown, so the cell cannot pass.
+            return Outcome(State.FAIL, "a helper of checkpatch.pl crashed, its checks did not "
+                                       f"run: {crash.group(1)}")
         counts = summarise(output)
         if counts is None:
             last = (output.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
