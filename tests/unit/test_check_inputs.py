@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -114,6 +115,38 @@ def test_apply_cannot_be_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[s
     tree, patches = synth.make_series(tmp_path)
     assert main(tmp_path, tree, "--skip", "apply", str(patches)) == 2
     assert "cannot be skipped" in error_lines(capsys)[0]
+
+
+def test_only_and_skip_of_the_same_check_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--only checkpatch --skip checkpatch` ran apply alone and said PASS."""
+    tree, patches = synth.make_series(tmp_path)
+    assert main(tmp_path, tree, "--only", "checkpatch,hygiene", "--skip", "checkpatch",
+                str(patches)) == 2
+    lines = error_lines(capsys)
+    assert "--only and --skip both name checkpatch" in lines[0]
+    assert not (tmp_path / "out" / "report.json").exists()
+
+
+@pytest.mark.parametrize("kind", ["directory", "unreadable"])
+def test_a_config_that_cannot_be_read_is_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str) -> None:
+    tree, patches = synth.make_series(tmp_path)
+    config = tmp_path / "cfg"
+    if kind == "directory":
+        config.mkdir()
+        expected = "is a directory"
+    else:
+        config.write_text("[checks]\n")
+        config.chmod(0)
+        expected = "cannot be read"
+        if os.access(config, os.R_OK):  # root reads it anyway; make it unreadable otherwise
+            config.unlink()
+            config.symlink_to(config)  # a symlink loop: ELOOP
+            expected = "cannot be read"
+    assert main(tmp_path, tree, "--config", str(config), str(patches)) == 2
+    lines = error_lines(capsys)
+    assert expected in lines[0], lines
 
 
 def test_from_beyond_the_series(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

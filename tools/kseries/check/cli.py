@@ -93,6 +93,10 @@ def _plan_checks(cfg: config_mod.ProjectConfig, args: argparse.Namespace
                  ) -> tuple[list[Check], list[Check]]:
     available = registry.discover()
     only, skip = _names(args.only), _names(args.skip)
+    both = sorted(set(only) & set(skip))
+    if both:
+        raise UsageError(f"--only and --skip both name {', '.join(both)}",
+                         "name a check in one of them, not both")
     if "apply" in skip:
         raise UsageError("the apply check cannot be skipped: every other check needs the patch "
                          "applied", "leave apply out of --skip")

@@ -128,6 +128,15 @@ def load(path: Path | None, root: Path) -> ProjectConfig:
         raise UsageError(f"config file {path} does not exist",
                          "create it (see Documentation/check-series.md) or drop --config"
                          ) from None
+    except IsADirectoryError:
+        raise UsageError(f"config {path} is a directory, not a file",
+                         f"give the file: --config {path / FILE_NAME}") from None
+    except PermissionError:
+        raise UsageError(f"config file {path} cannot be read (permission denied)",
+                         "make it readable, or give another file with --config") from None
+    except OSError as exc:
+        raise UsageError(f"config file {path} cannot be read: {exc.strerror}",
+                         "give a readable file with --config") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path} is not valid TOML: {exc}", "fix the file") from None
     base = path.resolve().parent
