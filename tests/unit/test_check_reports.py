@@ -88,6 +88,13 @@ def test_junit_parses_and_counts(report: SeriesReport, tmp_path: Path) -> None:
     failure = suites[1].find("testcase[@name='build']/failure")
     assert failure is not None and failure.get("message") == "error: x undeclared"
     assert suites[1].find("testcase[@name='s.bad']/failure") is not None
+    # The root counts every test case, KUnit's too: 3 + 4 checks, 2 KUnit cases.
+    assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("9", "3", "1")
+    assert [int(s.get("tests", "0")) for s in suites] == [3, 6]
+    # Jenkins takes what follows the last dot of classname as the class.
+    classes = {c.get("classname", "") for c in root.iter("testcase")}
+    assert all(not c.endswith(".patch") for c in classes), classes
+    assert "check-series.0002-x.kunit" in classes
 
 
 def test_html_has_the_matrix_with_links_to_logs(report: SeriesReport) -> None:

@@ -27,29 +27,42 @@ def _case(suite: ET.Element, classname: str, name: str, state: State, text: str,
             f"\nlog: {log}" if log else "")
 
 
+def _counts(row: PatchReport) -> tuple[int, int, int]:
+    """(test cases, failures, skipped) of a patch, KUnit cases included."""
+    states = [r.state for r in row.results.values()] + [
+        s.state for r in row.results.values() for s in r.subtests]
+    return len(states), states.count(State.FAIL), states.count(State.SKIP)
+
+
+def classname(row: PatchReport) -> str:
+    """``check-series.NN-subject-words``: no dot inside the patch part, since
+    Jenkins reads what follows the last dot as the class (it showed
+    "patch" for every file name ending in .patch)."""
+    stem = row.patch.name.removesuffix(".patch").replace(".", "_")
+    return f"check-series.{stem}"
+
+
 def _suite(root: ET.Element, row: PatchReport) -> None:
     name = f"{row.patch.label} {row.patch.subject}"
     results: list[Result] = list(row.results.values())
-    cases = len(results) + sum(len(r.subtests) for r in results)
-    fails = sum(r.state == State.FAIL for r in results) + sum(
-        s.state == State.FAIL for r in results for s in r.subtests)
-    skips = sum(r.state == State.SKIP for r in results) + sum(
-        s.state == State.SKIP for r in results for s in r.subtests)
+    cases, fails, skips = _counts(row)
     suite = ET.SubElement(root, "testsuite", name=name, tests=str(cases), failures=str(fails),
                           errors="0", skipped=str(skips),
                           time=f"{sum(r.seconds for r in results):.3f}")
-    classname = f"check-series.{row.patch.name}"
+    cls = classname(row)
     for r in results:
-        _case(suite, classname, r.check, r.state, r.description, r.seconds, r.log)
+        _case(suite, cls, r.check, r.state, r.description, r.seconds, r.log)
         for sub in r.subtests:
-            _case(suite, f"{classname}.{r.check}", sub.name, sub.state, sub.detail or
+            _case(suite, f"{cls}.{r.check}", sub.name, sub.state, sub.detail or
                   sub.state.value, 0.0, r.log)
 
 
 def to_xml(report: SeriesReport) -> ET.Element:
-    totals = report.totals()
+    counts = [_counts(row) for row in report.patches]
     root = ET.Element("testsuites", name="check-series", time=f"{report.seconds:.3f}",
-                      tests=str(sum(totals.values())), failures=str(totals["fail"]))
+                      tests=str(sum(c[0] for c in counts)),
+                      failures=str(sum(c[1] for c in counts)), errors="0",
+                      skipped=str(sum(c[2] for c in counts)))
     for row in report.patches:
         _suite(root, row)
     return root
