@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -86,9 +87,91 @@ def test_mbox_message_without_a_diff(tmp_path: Path, capsys: pytest.CaptureFixtu
     tree = synth.init_tree(tmp_path / "tree")
     mbox = tmp_path / "talk.mbox"
     mbox.write_text("From nobody Mon Sep 17 00:00:00 2001\nFrom: A <a@example.org>\n"
+                    "Subject: [PATCH 1/2] lib: a thought\n\nJust words.\n")
+    assert main(tmp_path, tree, str(mbox)) == 2
+    lines = error_lines(capsys)
+    assert "holds no diff and is not a reply" in lines[0]
+    assert "b4 am" in lines[1]
+
+
+def test_mbox_of_replies_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tree = synth.init_tree(tmp_path / "tree")
+    mbox = tmp_path / "talk.mbox"
+    mbox.write_text("From nobody Mon Sep 17 00:00:00 2001\nFrom: A <a@example.org>\n"
                     "Subject: Re: [PATCH 1/2] lib: a thought\n\nJust a reply.\n")
     assert main(tmp_path, tree, str(mbox)) == 2
-    assert "holds no diff" in error_lines(capsys)[0]
+    lines = error_lines(capsys)
+    assert "holds no patches (1 replies left out)" in lines[0]
+    assert "b4 am" in lines[1]
+
+
+def _messages(text: str) -> list[str]:
+    """format-patch --stdout output, one string per message."""
+    parts = re.split(r"(?m)^(?=From [0-9a-f]{40} )", text)
+    return [p for p in parts if p.strip()]
+
+
+REPLY = ("From reviewer Mon Sep 17 00:00:00 2001\nFrom: R <r@example.org>\n"
+         "Subject: Re: [PATCH v2 2/3] lib: a: add a counter\nIn-Reply-To: <x@y>\n\n"
+         "> -int a(void)\nLooks fine.\n\nReviewed-by: R <r@example.org>\n\n")
+
+
+def test_a_thread_mbox_is_read_as_a_maintainer_receives_it(tmp_path: Path) -> None:
+    """Cover letter, a review reply, a v1 resend and patches 3, 1, 2 out of order."""
+    tree, _ = synth.make_series(tmp_path)
+    v1 = _messages(synth.git(tree, "format-patch", "--stdout", "base..series"))
+    v2 = _messages(synth.git(tree, "format-patch", "-v2", "--cover-letter", "--stdout",
+                             "base..series"))
+    cover, p1, p2, p3 = v2
+    mbox = tmp_path / "thread.mbox"
+    mbox.write_text("\n".join([cover, p3, REPLY, *v1, p1, p2]) + "\n")
+    out = tmp_path / "out"
+    assert main(tmp_path, tree, "--only", "apply", str(mbox)) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert [p["subject"] for p in report["patches"]] == [
+        "lib: b: add zero", "lib: a: add a counter", "lib: a: document the file"]
+    assert [p["results"]["apply"]["state"] for p in report["patches"]] == ["success"] * 3
+
+
+def test_inputs_notes_say_what_was_left_out(tmp_path: Path) -> None:
+    tree, _ = synth.make_series(tmp_path)
+    v1 = _messages(synth.git(tree, "format-patch", "--stdout", "base..series"))
+    v2 = _messages(synth.git(tree, "format-patch", "-v2", "--stdout", "base..series"))
+    mbox = tmp_path / "thread.mbox"
+    mbox.write_text("\n".join([v2[2], REPLY, *v1, v2[0], v2[1]]) + "\n")
+    got = inputs.from_mbox(mbox, tmp_path / "w")
+    assert [p.index for p in got.patches] == [1, 2, 3]
+    assert got.notes == ("left out 1 reply",
+                         "left out 3 patch(es) of older version(s) v1; checking v2",
+                         "ordered by [k/N], not by the order of the messages")
+
+
+def test_an_mbox_missing_a_patch_is_refused(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    tree, _ = synth.make_series(tmp_path)
+    p1, _, p3 = _messages(synth.git(tree, "format-patch", "--stdout", "base..series"))
+    mbox = tmp_path / "holes.mbox"
+    mbox.write_text(p3 + "\n" + p1 + "\n")
+    assert main(tmp_path, tree, str(mbox)) == 2
+    lines = error_lines(capsys)
+    assert "lacks patch(es) 2/3 of v1" in lines[0]
+
+
+def test_a_v2_directory_with_a_cover_letter(tmp_path: Path) -> None:
+    """`git format-patch -v2 --cover-letter -o DIR`: v2-0000 is not patch 1."""
+    tree, _ = synth.make_series(tmp_path)
+    out = tmp_path / "v2"
+    synth.git(tree, "format-patch", "-v2", "--cover-letter", "-o", str(out), "base..series")
+    got = inputs.load(str(out), tmp_path / "none", tree, tmp_path / "w")
+    assert [p.name[:8] for p in got.patches] == ["v2-0001-", "v2-0002-", "v2-0003-"]
+
+
+def test_numbering() -> None:
+    assert inputs.numbering("[PATCH v2 3/5] x: y") == (2, 3, 5)
+    assert inputs.numbering("[PATCH 03/10] x") == (1, 3, 10)
+    assert inputs.numbering("[RFC PATCH net-next v3 1/2] x") == (3, 1, 2)
+    assert inputs.numbering("[PATCH] x: y 1/2") is None
+    assert inputs.numbering("x: y") is None
 
 
 def test_corrupt_mbox_fails_apply_of_the_broken_patch(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from .progress import Progress
 
 COVER = "0000-cover-letter.patch"
 SERIES_FILE = "series"
+_COVER_NAME = re.compile(r"^(?:v\d+-)?0000-cover-letter\.patch$")
 _PATCH_FAILED = re.compile(r"^error: (?:patch failed: (\S+?):(\d+)|(\S+): (.*))$", re.M)
 _SUBJECT = re.compile(r"^Subject: (?:\[[^\]]*\] ?)?(.*(?:\n[ \t].*)*)", re.M)
 
@@ -51,7 +52,8 @@ def list_patches(patches_dir: Path) -> list[Path]:
                 raise UsageError(f"{series} lists {path.name}, which does not exist",
                                  "regenerate patches/ with `kseries export`")
     else:
-        paths = sorted(p for p in patches_dir.glob("*.patch") if p.name != COVER)
+        # `git format-patch -v2 --cover-letter` names it v2-0000-cover-letter.patch.
+        paths = sorted(p for p in patches_dir.glob("*.patch") if not _COVER_NAME.match(p.name))
     for path in paths:
         head = path.read_text(errors="replace")[:4096]
         if not head.startswith("From ") or "\nSubject:" not in head:

@@ -136,6 +136,8 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     if not (tree_path / ".git").exists():
         tree.open_tree(tree_path, base or "HEAD")  # raises with the reason and the fix
     series_in = inputs.load(args.input, cfg.patches, tree_path, output)
+    for note in series_in.notes:
+        progress.say(f"input: {note}")
     base = base or series_in.base
     if base is None:
         raise UsageError("--tree was given without --base", "give the series' base: --base REF")

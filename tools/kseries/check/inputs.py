@@ -1,8 +1,11 @@
 """Turn what the user gave (a directory, an mbox, a git range) into patches.
 
 A directory is read with :func:`kseries.series.list_patches` (``series``
-file order).  An mbox is split with ``git mailsplit``; a cover letter
-("[PATCH 0/N]") is dropped.  A git range ``A..B`` in the tree is turned
+file order).  An mbox is split with ``git mailsplit`` and read the way a
+maintainer receives a thread: the cover letter ("[PATCH 0/N]") and the
+replies ("Re: ...") are dropped, the newest version ("[PATCH v2 k/N]")
+is kept, and the patches are ordered by k, whatever order the messages
+came in; a series with a patch missing is refused.  A git range ``A..B`` in the tree is turned
 into patch files with ``git format-patch``.  Every patch gets a
 ``git patch-id --stable`` and a hash of its commit message, which
 together key the resume cache.
@@ -27,6 +30,10 @@ from .model import PatchInfo
 _PREFIX = re.compile(r"^(?:\s*\[[^\]]*\])+\s*")
 _COVER = re.compile(r"^\s*\[[^\]]*\b0+/\d+\]")
 _DIFF = re.compile(r"^(?:diff --git |--- \S)", re.M)
+_REPLY = re.compile(r"^\s*(?:re|aw|fwd?)\s*:", re.I)
+_BRACKETS = re.compile(r"^\s*((?:\[[^\]]*\]\s*)+)")
+_K_OF_N = re.compile(r"\b(\d+)/(\d+)\b")
+_VERSION = re.compile(r"\bv(\d+)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,7 @@ class SeriesInput:
     patches: list[PatchInfo]
     source: str  # what the user gave, for the reports
     base: str | None = None  # set by a git range (its start)
+    notes: tuple[str, ...] = ()  # what was left out of the input, and why
 
 
 def parse_message(path: Path) -> EmailMessage:
@@ -93,6 +101,66 @@ def _slug(subject: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", subject).strip("-")[:52] or "patch"
 
 
+def numbering(subject: str) -> tuple[int, int, int] | None:
+    """(version, k, n) from a subject's bracketed prefix: "[PATCH v2 3/5]" is
+    (2, 3, 5), "[PATCH]" is None; a prefix without a version is version 1."""
+    m = _BRACKETS.match(_unfold(subject))
+    if not m:
+        return None
+    prefix = m.group(1)
+    kn = _K_OF_N.search(prefix)
+    if not kn:
+        return None
+    version = _VERSION.search(prefix)
+    return int(version.group(1)) if version else 1, int(kn.group(1)), int(kn.group(2))
+
+
+@dataclass(frozen=True)
+class _Mail:
+    path: Path
+    subject: str  # without the prefix
+    number: tuple[int, int, int] | None
+
+
+def _select(mails: list[_Mail], mbox: Path) -> tuple[list[_Mail], list[str]]:
+    """The newest version's patches in k order, and notes on what was dropped."""
+    numbered = [m for m in mails if m.number is not None]
+    if not numbered:
+        return mails, []
+    if len(numbered) != len(mails):
+        loose = next(m for m in mails if m.number is None)
+        raise UsageError(f"{mbox} mixes numbered patches with an unnumbered one "
+                         f"({loose.subject!r})",
+                         "give one series: `b4 am -o - MSGID` writes it as an mbox")
+    notes = []
+    newest = max(m.number[0] for m in numbered if m.number)
+    older = [m for m in numbered if m.number and m.number[0] != newest]
+    if older:
+        versions = sorted({m.number[0] for m in older if m.number})
+        notes.append(f"left out {len(older)} patch(es) of older version(s) "
+                     f"{', '.join(f'v{v}' for v in versions)}; checking v{newest}")
+    kept = sorted((m for m in numbered if m.number and m.number[0] == newest),
+                  key=lambda m: m.number[1] if m.number else 0)
+    total = {m.number[2] for m in kept if m.number}
+    ks = [m.number[1] for m in kept if m.number]
+    if len(total) != 1:
+        raise UsageError(f"the v{newest} patches of {mbox} disagree on the patch count "
+                         f"({', '.join(str(n) for n in sorted(total))})",
+                         "give one series: `b4 am -o - MSGID` writes it as an mbox")
+    n = total.pop()
+    dupes = sorted({k for k in ks if ks.count(k) > 1})
+    if dupes:
+        raise UsageError(f"{mbox} has two messages for patch {dupes[0]}/{n} of v{newest}",
+                         "give one copy of the series: `b4 am -o - MSGID` writes it as an mbox")
+    missing = [k for k in range(1, n + 1) if k not in ks]
+    if missing:
+        raise UsageError(f"{mbox} lacks patch(es) {', '.join(f'{k}/{n}' for k in missing)} "
+                         f"of v{newest}", "fetch the whole thread (`b4 am MSGID`) and retry")
+    if [m.path for m in kept] != [m.path for m in numbered if m in kept]:
+        notes.append("ordered by [k/N], not by the order of the messages")
+    return kept, notes
+
+
 def from_mbox(mbox: Path, workdir: Path) -> SeriesInput:
     """Split an mbox into one file per message and describe each patch."""
     text = mbox.read_bytes()[:4096]
@@ -106,22 +174,36 @@ def from_mbox(mbox: Path, workdir: Path) -> SeriesInput:
                           capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise UsageError(f"git mailsplit could not read {mbox}: {proc.stderr.strip()}",
-                         "check that the file is an mbox")
-    patches: list[PatchInfo] = []
+                         "check the file is an mbox")
+    mails: list[_Mail] = []
+    replies = 0
     for path in sorted(split.iterdir()):
         msg = parse_message(path)
-        if _COVER.match(str(msg.get("Subject", ""))):
+        raw_subject = _unfold(str(msg.get("Subject", "")))
+        if _REPLY.match(raw_subject):
+            replies += 1
+            continue
+        if _COVER.match(raw_subject):
             continue
         if not _DIFF.search(body_of(msg)):
-            raise UsageError(f"message {path.name} of {mbox} ({subject_of(msg)!r}) holds no diff",
-                             "the mbox must hold the series' patches (a cover letter is fine)")
-        index = len(patches) + 1
-        dest = split / f"{index:04d}-{_slug(subject_of(msg))}.patch"
-        path.rename(dest)
+            raise UsageError(f"message {path.name} of {mbox} ({subject_of(msg)!r}) holds no "
+                             "diff and is not a reply",
+                             "give the series' patches: `b4 am -o - MSGID` writes a thread's "
+                             "patches as an mbox")
+        mails.append(_Mail(path, subject_of(msg), numbering(raw_subject)))
+    if not mails:
+        what = f" ({replies} replies left out)" if replies else ""
+        raise UsageError(f"{mbox} holds no patches{what}",
+                         "give the thread's patches: `b4 am -o - MSGID` writes them as an mbox")
+    kept, notes = _select(mails, mbox)
+    if replies:
+        notes.insert(0, f"left out {replies} repl{'y' if replies == 1 else 'ies'}")
+    patches: list[PatchInfo] = []
+    for index, mail in enumerate(kept, 1):
+        dest = split / f"{index:04d}-{_slug(mail.subject)}.patch"
+        mail.path.rename(dest)
         patches.append(describe(index, dest))
-    if not patches:
-        raise UsageError(f"{mbox} holds no patches", "give an mbox with the series' patches")
-    return SeriesInput(patches, str(mbox))
+    return SeriesInput(patches, str(mbox), notes=tuple(notes))
 
 
 def from_range(tree: Path, spec: str, workdir: Path) -> SeriesInput:
