@@ -197,7 +197,9 @@ class Runner:
                 continue
             for i, check in enumerate(checks):
                 upcoming = names[i + 1] if i + 1 < len(names) else self._next(patch)
-                if check.name != "apply" and not ctx.commit:
+                # checkpatch and hygiene read the patch alone: they run on one
+                # that does not apply too (its author wants all the findings).
+                if check.name != "apply" and not ctx.commit and check.needs_tree:
                     row.results[check.name] = Result(check.name, State.SKIP,
                                                      "the patch did not apply")
                     continue
