@@ -8,6 +8,7 @@ import email.policy
 import json
 import mailbox
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -172,6 +173,21 @@ def test_v2_rfc_with_changelog_and_range_diff(project: dict[str, Path]) -> None:
     assert "  patch  apply  checkpatch  build" in head
     assert "  2/3    pass   pass        pass   pass" in head
     assert "kunit: 2 passed, 0 failed, 1 skipped" in head
+
+
+def test_a_cover_letter_with_placeholders_is_refused(
+        project: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """`git format-patch --cover-letter` output as it comes: nothing to post."""
+    cover = project["patches"] / series.COVER
+    text = cover.read_text()
+    subject = re.search(r"^Subject: \[PATCH 0/3\] (.*)$", text, re.M)
+    assert subject is not None
+    cover.write_text(text.replace(subject.group(1), "*** SUBJECT HERE ***"))
+    assert cli.main(argv(project)) == 2
+    err = capsys.readouterr().err
+    assert "still says *** SUBJECT HERE ***" in err
+    assert "Traceback" not in err
+    assert not list(project["out"].glob("*.eml"))
 
 
 def test_new_version_needs_a_changelog(project: dict[str, Path],

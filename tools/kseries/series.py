@@ -24,6 +24,8 @@ from .errors import KseriesError, UsageError
 from .progress import Progress
 
 COVER = "0000-cover-letter.patch"
+# What `git format-patch --cover-letter` writes for the author to replace.
+COVER_PLACEHOLDERS = ("*** SUBJECT HERE ***", "*** BLURB HERE ***")
 SERIES_FILE = "series"
 _COVER_NAME = re.compile(r"^(?:v\d+-)?0000-cover-letter\.patch$")
 _PATCH_FAILED = re.compile(r"^error: (?:patch failed: (\S+?):(\d+)|(\S+): (.*))$", re.M)

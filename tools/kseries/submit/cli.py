@@ -146,6 +146,12 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if not patch_files or text is None:
         raise UsageError(f"{lay.patches} has no patches or no cover letter",
                          "regenerate it with `kseries export`")
+    placeholders = [p for p in series.COVER_PLACEHOLDERS if p in text]
+    if placeholders:
+        raise UsageError(f"the cover letter in {lay.patches} still says "
+                         f"{' and '.join(placeholders)}",
+                         "write its subject and text (the branch description, then "
+                         "`kseries export`, or the 0000 file itself)")
     report = checks.load(args.check_json or cfg.resolve(lay.root, cfg.check_json),
                          len(patch_files), checks.patch_ids(patch_files))
     if mode != "dry-run":
