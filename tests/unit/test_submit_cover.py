@@ -36,6 +36,21 @@ def test_rendered_cover_with_a_passing_report_and_benchmarks() -> None:
     assert text == expected
 
 
+def test_the_newest_benchmark_run_reaches_the_cover(tmp_path: Path) -> None:
+    """What `kseries bench` writes (build/bench/run-<time>/table.md), not a
+    results.json at a path it never writes."""
+    for stamp, figure in (("run-20261101T100000Z", "0.50x"), ("run-20261130T090000Z", "0.97x")):
+        (tmp_path / stamp).mkdir()
+        (tmp_path / stamp / "table.md").write_text(f"| case | ratio |\n| a | {figure} |\n")
+    (tmp_path / "run-20261201T000000Z").mkdir()  # an unfinished run: no table yet
+    found = bench.load(tmp_path)
+    assert found is not None and "0.97x" in found.table()
+    text = cover.render(inputs(checks.load(tmp_path / "none.json", 3), bench=found))
+    assert "| a | 0.97x |" in text
+    assert "No benchmark figures" not in text
+    assert bench.load(tmp_path / "run-20261201T000000Z") is None
+
+
 def test_rendered_cover_without_results_invents_nothing(tmp_path: Path) -> None:
     text = cover.render(inputs(checks.load(tmp_path / "none.json", 3)))
     assert "No tools/check-series report was found" in text

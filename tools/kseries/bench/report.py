@@ -9,6 +9,18 @@ from typing import Any
 from .matrix import Plan
 from .results import Check, Row
 
+# What `kseries bench` writes in each run directory (build/bench/run-<time>/).
+TABLE = "table.md"
+RUN_GLOB = "run-*"
+
+
+def latest_table(path: Path) -> Path | None:
+    """The table of a run directory, or of the newest run under ``path``."""
+    if (path / TABLE).is_file():
+        return path / TABLE
+    runs = sorted(d for d in path.glob(RUN_GLOB) if (d / TABLE).is_file())
+    return runs[-1] / TABLE if runs else None  # run-YYYYmmddTHHMMSSZ sorts by time
+
 
 def _num(v: float | None, fmt: str = "{:,.0f}") -> str:
     return "-" if v is None else fmt.format(v)

@@ -1,9 +1,12 @@
-"""Benchmark figures for the cover letter, when a results file exists.
+"""Benchmark figures for the cover letter, when a benchmark has run.
 
-The benchmark tool writes JSON: a list of flat objects (one per
-measurement), or an object holding such a list under ``results`` or
-``rows``.  A ``.txt``/``.md`` file is taken verbatim.  Anything else is
-left out of the cover letter, and the cover says there are no figures.
+``kseries bench`` writes build/bench/run-<time>/ with table.md, its own
+rendering of the results; given that directory (the default) or one run,
+the newest run's table is taken verbatim (kseries.bench.report finds it).
+A ``.txt``/``.md`` file is taken verbatim too, and a JSON file may be a
+list of flat objects (one per measurement) or an object holding such a
+list under ``results`` or ``rows``.  Anything else is left out of the
+cover letter, and the cover says there are no figures.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..bench import report
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,11 @@ def _cell(value: object) -> str:
 
 
 def load(path: Path) -> Bench | None:
+    if path.is_dir():
+        table = report.latest_table(path)
+        if table is None:
+            return None
+        path = table
     if not path.is_file():
         return None
     if path.suffix in (".txt", ".md"):

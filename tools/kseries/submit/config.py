@@ -22,7 +22,7 @@ class SubmitConfig:
     exclude: tuple[str, ...] = ()
     prefixes: tuple[str, ...] = ()
     check_json: str = "build/check-series/report.json"
-    bench_results: str = "build/bench/results.json"
+    bench_results: str = "build/bench"
     output: str = "build/submit"
     get_maintainer_args: tuple[str, ...] = ("--no-git", "--no-git-fallback", "--rolestats")
     changes: dict[str, str] = field(default_factory=dict)
