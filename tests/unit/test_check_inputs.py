@@ -287,3 +287,26 @@ def test_hunk_header_lookup() -> None:
              "@@ -20,4 +20,5 @@ int f(void)\n+c\n")
     assert gitops.hunk_at(patch, "x.c", 20) == "@@ -20,4 +20,5 @@ int f(void)"
     assert gitops.hunk_at(patch, "y.c", 20) == ""
+
+
+def test_outside_the_project_the_working_directory_is_the_project(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run in a maintainer's own directory with --tree: reports and config there,
+    never this project's build/check-series (submit-series gates on it)."""
+    project = Path(__file__).resolve().parents[2]
+    assert cli.home(project, project / "tools") == (
+        project, project / "build" / "check-series", project / "build" / "check-work")
+    elsewhere = tmp_path / "maint"
+    elsewhere.mkdir()
+    assert cli.home(project, elsewhere) == (
+        elsewhere, elsewhere / "check-series", elsewhere / "check-series-work")
+    tree, patches = synth.make_series(tmp_path)
+    mine = project / "build" / "check-series" / "report.json"
+    before = mine.stat().st_mtime if mine.exists() else None
+    monkeypatch.chdir(elsewhere)
+    assert cli.main(["-q", "--tree", str(tree), "--base", "base", "--only", "apply,hygiene",
+                     str(patches)]) == 0
+    report = json.loads((elsewhere / "check-series" / "report.json").read_text())
+    assert [p["results"]["apply"]["state"] for p in report["patches"]] == ["success"] * 3
+    assert (elsewhere / "check-series-work" / "worktree").is_dir()
+    assert (mine.stat().st_mtime if mine.exists() else None) == before

@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", nargs="?", default=None,
                    help="patch directory, mbox file or BASE..TIP (default: the config's patches/)")
     p.add_argument("--config", type=Path, default=None,
-                   help=f"project config (default: {config_mod.FILE_NAME} at the project root)")
+                   help=f"project config (default: {config_mod.FILE_NAME} in this project's "
+                        "checkout when run there, else in the working directory, if any)")
     p.add_argument("--tree", type=Path, default=None,
                    help="kernel git tree (default: the pinned tree, kernel-tree/linux)")
     p.add_argument("--base", default=None,
@@ -60,11 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="reuse cached results of unchanged patches (patch-id + config)")
     p.add_argument("--output", type=Path, default=None,
-                   help="reports, logs and cache (default: build/check-series)")
+                   help="reports, logs and cache (default: build/check-series in this "
+                        "project's checkout, else ./check-series)")
     p.add_argument("--work", type=Path, default=None,
                    help="worktree and build directories (default: with the pinned tree, the "
                         "main job's build/series-tree, build/x86_64-debug and "
-                        "build/kunit-ARCH; with --tree, build/check-work)")
+                        "build/kunit-ARCH; with --tree, build/check-work in this project's "
+                        "checkout, else ./check-series-work)")
     p.add_argument("--worktree", type=Path, default=None,
                    help="git worktree to apply the patches in (default: see --work)")
     p.add_argument("--build-dir", type=Path, default=None,
@@ -112,16 +115,31 @@ def _plan_checks(cfg: config_mod.ProjectConfig, args: argparse.Namespace
     return per, tip
 
 
+def home(project: Path, cwd: Path) -> tuple[Path, Path, Path]:
+    """(where the config is looked for, default output, default scratch space).
+
+    Run inside this project's checkout: its check-series.toml and build/.
+    Anywhere else the working directory is the project, the way a
+    maintainer runs a tool in their own tree: ./check-series.toml if there
+    is one, reports in ./check-series, scratch space in ./check-series-work;
+    never this project's config or the report its submit-series gates on.
+    """
+    project, cwd = project.resolve(), cwd.resolve()
+    if cwd == project or project in cwd.parents:
+        return project, project / "build" / "check-series", project / "build" / "check-work"
+    return cwd, cwd / "check-series", cwd / "check-series-work"
+
+
 def run(args: argparse.Namespace, progress: Progress) -> int:
-    root = paths.project_root()
+    root, default_output, default_work = home(paths.project_root(), Path.cwd())
     cfg_path = args.config or (root / config_mod.FILE_NAME)
     cfg = config_mod.load(cfg_path if args.config or cfg_path.exists() else None, root)
     if args.list_checks:
         print(list_checks(cfg))
         return 0
     per, tip = _plan_checks(cfg, args)
-    output = (args.output or root / "build" / "check-series").resolve()
-    work = (args.work or root / "build" / "check-work").resolve()
+    output = (args.output or default_output).resolve()
+    work = (args.work or default_work).resolve()
     worktree, build_dir, kunit_dir = work / "worktree", None, None
     if args.tree is not None:
         tree_path, base = args.tree.resolve(), args.base
