@@ -114,6 +114,7 @@ def test_checkpatch_error_fails_the_right_patch(tmp_path: Path) -> None:
     assert cells(report, "checkpatch") == ["success", "fail", "success"]
     desc = report["patches"][1]["results"]["checkpatch"]["description"]  # type: ignore[index]
     assert desc.startswith("1 errors, 0 warnings, 0 checks; first: ERROR: do not add")
+    assert desc.endswith("(lib/a.c)")  # where, from checkpatch's "#N: FILE:" line
     # Run from the top of the tree: no false trailing-whitespace error.
     log = (tmp_path / "out" / "logs" / "01-checkpatch.log").read_text()
     assert "trailing whitespace" not in log

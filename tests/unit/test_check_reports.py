@@ -137,5 +137,6 @@ def test_matrix_rows_columns_and_totals(report: SeriesReport) -> None:
     assert lines[3].split()[-4:] == ["ok", "FAIL*", "FAIL", "ok"]
     assert "totals: 3 success, 1 warning, 2 fail, 1 skip; 12.5s wall; * = cached" in text
     assert matrix.failures(report) == [
+        "WARN 01 0001-x.patch [build]: 1 new warning",  # warnings get a line too
         "FAIL 02 0002-x.patch [build]: error: x undeclared",
         "FAIL 02 0002-x.patch [kunit]: 2 tests: 1 pass, 1 fail"]

@@ -232,6 +232,17 @@ def test_apply_conflict_names_the_line(repo: Path, patches: Path) -> None:
     with pytest.raises(KseriesError) as err:
         apply(repo, patches, base="base2")
     assert "file.txt:7" in err.value.message
+    # Once, with its line: not also "file.txt (patch does not apply)".
+    assert err.value.message.endswith("does not apply: file.txt:7"), err.value.message
+
+
+def test_am_failure_names_each_file_once() -> None:
+    stderr = ("error: patch failed: drivers/vhost/vhost.c:172\n"
+              "error: drivers/vhost/vhost.c: patch does not apply\n"
+              "error: include/x.h: does not exist in index\n")
+    err = series.am_failure(Path("0003-x.patch"), stderr)
+    assert err.message == ("patch 0003-x.patch does not apply: drivers/vhost/vhost.c:172, "
+                           "include/x.h (does not exist in index)")
 
 
 def test_apply_empty_patch_dir_is_refused(repo: Path, tmp_path: Path) -> None:

@@ -91,9 +91,12 @@ def _check_clean(repo: git.Repo) -> None:
 def am_failure(patch: Path, stderr: str) -> KseriesError:
     # GitPython prefixes the captured stderr with "  stderr: '".
     stderr = re.sub(r"^\s*stderr: '", "", stderr)
-    files = []
-    for m in _PATCH_FAILED.finditer(stderr):
-        files.append(f"{m.group(1)}:{m.group(2)}" if m.group(1) else f"{m.group(3)} ({m.group(4)})")
+    # git am says "patch failed: FILE:LINE" and then "FILE: patch does not
+    # apply" for the same file: name each file once, with its line.
+    lines = {m.group(1): m.group(2) for m in _PATCH_FAILED.finditer(stderr) if m.group(1)}
+    files = [f"{path}:{line}" for path, line in lines.items()]
+    files += [f"{m.group(3)} ({m.group(4)})" for m in _PATCH_FAILED.finditer(stderr)
+              if m.group(3) and m.group(3) not in lines]
     if files:
         where = ", ".join(dict.fromkeys(files))
     else:

@@ -47,11 +47,12 @@ def _secs(seconds: float) -> str:
 
 
 def failures(report: SeriesReport) -> list[str]:
-    """One line per failed cell: the patch, the check and why."""
+    """One line per failed or warning cell: the patch, the check and why."""
     out = []
     for row in report.patches:
         for result in row.results.values():
-            if result.state == State.FAIL:
-                out.append(f"FAIL {row.patch.label} {row.patch.name} [{result.check}]: "
+            word = {State.FAIL: "FAIL", State.WARNING: "WARN"}.get(result.state)
+            if word:
+                out.append(f"{word} {row.patch.label} {row.patch.name} [{result.check}]: "
                            f"{result.description}")
     return out

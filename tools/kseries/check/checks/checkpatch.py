@@ -16,7 +16,8 @@ from ..context import Check, CheckContext
 from ..model import Outcome, State
 
 _TOTAL = re.compile(r"^total: (\d+) errors?, (\d+) warnings?, (?:(\d+) checks?, )?", re.M)
-_FIRST = re.compile(r"^(ERROR|WARNING|CHECK): (.*)$", re.M)
+# A finding and, on its next line, where: "#45: FILE: drivers/vhost/blk.c:123:".
+_FIRST = re.compile(r"^(ERROR|WARNING|CHECK): (.*)$(?:\n#\d+: FILE: (\S+?):?$)?", re.M)
 # A Python helper (spdxcheck.py) that died: its last line names the error.
 _CRASH = re.compile(r"^Traceback \(most recent call last\):\n(?:[ \t].*\n)*(\S.*)$", re.M)
 
@@ -33,7 +34,7 @@ class Checkpatch(Check):
     name = "checkpatch"
     description = "scripts/checkpatch.pl --strict on the patch, run from the tree's top"
     needs_tree = False
-    version = "2"  # a crashed helper fails the cell
+    version = "3"  # the first finding says where
 
     def run(self, ctx: CheckContext) -> Outcome:
         script = ctx.tree / "scripts" / "checkpatch.pl"
@@ -63,7 +64,8 @@ class Checkpatch(Check):
         text = f"{errors} errors, {warnings} warnings, {checks} checks"
         first = _FIRST.search(output)
         if first and (errors or warnings or checks):
-            text += f"; first: {first.group(1)}: {first.group(2)}"
+            where = f" ({first.group(3)})" if first.group(3) else ""
+            text += f"; first: {first.group(1)}: {first.group(2)}{where}"
         if errors:
             return Outcome(State.FAIL, text)
         if warnings or checks:
