@@ -93,10 +93,10 @@ def am_failure(patch: Path, stderr: str) -> KseriesError:
     stderr = re.sub(r"^\s*stderr: '", "", stderr)
     # git am says "patch failed: FILE:LINE" and then "FILE: patch does not
     # apply" for the same file: name each file once, with its line.
-    lines = {m.group(1): m.group(2) for m in _PATCH_FAILED.finditer(stderr) if m.group(1)}
-    files = [f"{path}:{line}" for path, line in lines.items()]
+    failed_at = {m.group(1): m.group(2) for m in _PATCH_FAILED.finditer(stderr) if m.group(1)}
+    files = [f"{path}:{line}" for path, line in failed_at.items()]
     files += [f"{m.group(3)} ({m.group(4)})" for m in _PATCH_FAILED.finditer(stderr)
-              if m.group(3) and m.group(3) not in lines]
+              if m.group(3) and m.group(3) not in failed_at]
     if files:
         where = ", ".join(dict.fromkeys(files))
     else:
