@@ -310,3 +310,9 @@ def test_outside_the_project_the_working_directory_is_the_project(
     assert [p["results"]["apply"]["state"] for p in report["patches"]] == ["success"] * 3
     assert (elsewhere / "check-series-work" / "worktree").is_dir()
     assert (mine.stat().st_mtime if mine.exists() else None) == before
+
+
+def test_url_base_must_be_a_web_url(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tree, patches = synth.make_series(tmp_path)
+    assert main(tmp_path, tree, "--url-base", "/srv/ci/run7", str(patches)) == 2
+    assert "is not an http(s) URL" in error_lines(capsys)[0]

@@ -27,6 +27,7 @@ from . import config as config_mod
 from . import engine, gitops, inputs, interrupt, matrix, registry, reports
 from .context import Check, RunOptions
 from .model import INTERRUPTED_EXIT
+from .reports import patchwork
 
 BROKEN_PIPE_EXIT = 141  # 128 + SIGPIPE, what a shell reports for a killed writer
 
@@ -138,6 +139,10 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
         print(list_checks(cfg))
         return 0
     per, tip = _plan_checks(cfg, args)
+    if args.url_base is not None and not patchwork.is_web_url(args.url_base):
+        raise UsageError(f"--url-base {args.url_base!r} is not an http(s) URL",
+                         "give the URL the output directory is published at, "
+                         "e.g. https://ci.example.org/run/7/ (patchwork accepts no other)")
     output = (args.output or default_output).resolve()
     work = (args.work or default_work).resolve()
     worktree, build_dir, kunit_dir = work / "worktree", None, None

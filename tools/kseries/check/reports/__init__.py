@@ -21,5 +21,5 @@ def write_all(report: SeriesReport, output: Path, url_base: str | None) -> dict[
     json_report.write(report, paths["json"])
     junit.write(report, paths["junit"])
     html.write(report, paths["html"])
-    patchwork.write(report, paths["patchwork"], url_base or output.resolve().as_uri())
+    patchwork.write(report, paths["patchwork"], url_base)
     return paths
