@@ -1,4 +1,5 @@
-"""kseries bench prepares its own tree: patches/ on kseries/bench, never the developer's branch."""
+"""kseries bench applies patches/ in the series worktree, never on a branch of the
+developer's tree."""
 
 from __future__ import annotations
 
@@ -21,28 +22,34 @@ def lay(tmp_path: Path) -> paths.Layout:
     return paths.layout(tree=repo, base=TAG, patches=patches, work=tmp_path / "build")
 
 
-def test_applies_patches_to_the_bench_branch(lay: paths.Layout) -> None:
+def test_applies_patches_in_the_series_worktree(lay: paths.Layout) -> None:
     developer_tip = git(lay.tree, "rev-parse", "vhost-blk")
+    developer_head = git(lay.tree, "rev-parse", "--abbrev-ref", "HEAD")
+    branches = git(lay.tree, "branch", "--list")
     progress, out = quiet_progress()
-    head = cli.prepare_tree(lay, apply=True, progress=progress)
-    assert git(lay.tree, "rev-parse", "HEAD") == head
-    assert git(lay.tree, "rev-parse", "--abbrev-ref", "HEAD") == cli.BENCH_BRANCH
-    subjects = git(lay.tree, "log", "--format=%s", f"{TAG}..HEAD").splitlines()
+    head, source = cli.prepare_tree(lay, apply=True, progress=progress)
+    assert source == lay.series_tree
+    assert git(source, "rev-parse", "HEAD") == head
+    subjects = git(source, "log", "--format=%s", f"{TAG}..HEAD").splitlines()
     assert subjects == ["Documentation: describe foo", "foo: handle errors",
                         "foo: add the driver"]
-    # The built tree is the developer's series, and their branch is untouched.
-    assert git(lay.tree, "diff", "--stat", "vhost-blk", "HEAD") == ""
+    # The built tree is the developer's series; their tree is as it was.
+    assert git(lay.tree, "diff", "--stat", "vhost-blk", head) == ""
     assert git(lay.tree, "rev-parse", "vhost-blk") == developer_tip
-    assert f"3 patches on {cli.BENCH_BRANCH}" in out.getvalue()
-    # A second run recreates the branch rather than refusing it.
-    assert cli.prepare_tree(lay, apply=True, progress=progress) == head
+    assert git(lay.tree, "rev-parse", "--abbrev-ref", "HEAD") == developer_head
+    assert git(lay.tree, "branch", "--list") == branches
+    assert f"3 patches in {lay.series_tree}" in out.getvalue()
+    # A second run finds the worktree holding the series and rewrites nothing.
+    assert cli.prepare_tree(lay, apply=True, progress=progress) == (head, source)
+    assert "nothing to apply" in out.getvalue()
 
 
 def test_no_apply_builds_the_checkout(lay: paths.Layout) -> None:
     progress, out = quiet_progress()
-    head = cli.prepare_tree(lay, apply=False, progress=progress)
+    head, source = cli.prepare_tree(lay, apply=False, progress=progress)
     assert head == git(lay.tree, "rev-parse", "master")
-    assert cli.BENCH_BRANCH not in git(lay.tree, "branch", "--list")
+    assert source == lay.tree.resolve()
+    assert not lay.series_tree.exists()
     assert "patches/ not applied" in out.getvalue()
 
 

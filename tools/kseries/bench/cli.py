@@ -9,13 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .. import paths, series, tree
+from .. import paths, series, tree, worktree
 from ..errors import KseriesError, UsageError
 from ..progress import Progress
 from . import matrix, runner
-
-# The series is applied to this branch, never to the developer's one.
-BENCH_BRANCH = "kseries/bench"
 
 HELP = "benchmark vhost-blk against the direct device and vhost-user-blk (boots a VM)"
 
@@ -47,7 +44,7 @@ def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> Non
                    help="boot the kernel already in --kernel-dir without rebuilding it")
     p.add_argument("--no-apply", action="store_true",
                    help="build the tree as it is checked out instead of applying patches/ "
-                        f"onto branch {BENCH_BRANCH}")
+                        "in the series worktree (build/series-tree)")
     p.add_argument("--console-log", type=Path, default=None,
                    help="guest console log (default: build/logs/bench-console.log)")
     p.add_argument("--report-only", type=Path, default=None, metavar="RUN_DIR",
@@ -80,33 +77,45 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if not (kernel_dir / "arch" / "x86" / "boot" / "bzImage").exists():
             raise UsageError(f"--no-build, but there is no kernel in {kernel_dir}",
                              "run once without --no-build to build it")
-        series_head = "(not rebuilt)"
-    else:
-        series_head = prepare_tree(lay, apply=not args.no_apply, progress=progress)
+        return _run(lay, plan, args, kernel_dir, "(not rebuilt)", lay.tree, progress)
+    if args.no_apply:
+        head, source = prepare_tree(lay, apply=False, progress=progress)
+        return _run(lay, plan, args, kernel_dir, head, source, progress)
+    with worktree.lock(lay.series_tree):  # held until the kernel is built and booted
+        head, source = prepare_tree(lay, apply=True, progress=progress)
+        return _run(lay, plan, args, kernel_dir, head, source, progress)
+
+
+def _run(lay: paths.Layout, plan: matrix.Plan, args: argparse.Namespace, kernel_dir: Path,
+         series_head: str, source: Path, progress: Progress) -> int:
     stamp = time.strftime("run-%Y%m%dT%H%M%SZ", time.gmtime())
     opts = runner.Options(outdir=args.out or lay.work / "bench" / stamp, kernel_dir=kernel_dir,
                           build_kernel=not args.no_build, cpus=args.cpus, memory=args.memory,
                           append=args.append, console_log=args.console_log,
-                          series_head=series_head)
+                          series_head=series_head, source_tree=source)
     return runner.run(lay, plan, opts, progress)
 
 
-def prepare_tree(lay: paths.Layout, apply: bool, progress: Progress) -> str:
-    """Fetch the pinned tree if it is the default one, apply patches/ to BENCH_BRANCH.
+def prepare_tree(lay: paths.Layout, apply: bool, progress: Progress) -> tuple[str, Path]:
+    """Fetch the pinned tree if it is the default one; apply patches/ in the
+    series worktree (build/series-tree) unless ``apply`` is false.
 
-    Returns the commit that will be built.  Like the main job, the bench
-    never touches the developer's series branch.
+    Returns the commit that will be built and the tree to build it from.
+    Like the main job, the bench never checks out a branch of the
+    developer's tree, and it builds from the same worktree, so a kernel it
+    already built there stays warm.
     """
     t = tree.ensure(lay.tree, lay.manifest, lay.base, progress)
     if not apply:
         head = str(t.repo.head.commit.hexsha)
         progress.say(f"bench: building {t.path} as checked out ({head[:12]}), "
                      "patches/ not applied")
-        return head
+        return head, t.path
     with progress.stage("apply"):
-        res = series.apply(lay.tree, lay.base, BENCH_BRANCH, lay.patches, progress, force=True)
-    progress.say(f"bench: {len(res.applied)} patches on {BENCH_BRANCH} at {res.head[:12]}")
-    return res.head
+        res = worktree.apply_series(t.path, lay.series_tree, t.base_commit(),
+                                    series.list_patches(lay.patches), progress)
+    progress.say(f"bench: {res.count} patches in {lay.series_tree} at {res.head[:12]}")
+    return res.head, lay.series_tree
 
 
 def _report_only(run_dir: Path, progress: Progress) -> int:

@@ -38,6 +38,7 @@ class Options:
     append: str = ""
     console_log: Path | None = None
     series_head: str = ""  # the commit built: patches/ applied to the pinned base
+    source_tree: Path | None = None  # the tree to build (default: the layout's tree)
 
 
 def build_tool(root: Path, dest: Path, progress: Progress) -> Path:
@@ -117,7 +118,7 @@ def run(lay: Layout, plan: Plan, opts: Options, progress: Progress) -> int:
     tool = build_tool(lay.root, lay.work / "bench", progress)
     if opts.build_kernel:
         with progress.stage("bench kernel build"):
-            res = build.build(lay.tree, opts.kernel_dir,
+            res = build.build(opts.source_tree or lay.tree, opts.kernel_dir,
                               lay.fragments(with_series=True, debug=False), progress)
         release = res.release
     else:
