@@ -8,6 +8,7 @@ session (conftest.py) and the tests read its report.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -53,6 +54,20 @@ def test_series_applied_in_the_scratch_worktree(main_job: dict[str, Any]) -> Non
                             "v6.12.117-deb12u1..HEAD"], capture_output=True, text=True,
                            check=True).stdout.strip()
     assert int(count) == len(series)
+
+
+def test_python_uapi_matches_the_series_headers(main_job: dict[str, Any]) -> None:
+    """tests/unit/test_vblk_uapi.py compiles the series' uapi headers with gcc and
+    compares every ioctl number, struct and constant with the Python driver's.
+    The unit tier runs before the tree exists, so it runs again here."""
+    uapi = ROOT / "build" / "series-tree" / "include" / "uapi"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "-rs", "tests/unit/test_vblk_uapi.py"], cwd=ROOT, text=True,
+                          capture_output=True, check=False,
+                          env={**os.environ, "VBLK_UAPI_INCLUDE": str(uapi)})
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "skipped" not in proc.stdout, proc.stdout[-3000:]
+    assert " passed" in proc.stdout
 
 
 def test_kunit_ran_tests(main_job: dict[str, Any]) -> None:

@@ -19,7 +19,10 @@ import pytest
 
 from kseries.vblk import uapi
 
-UAPI_DIR = Path(os.environ.get("VBLK_UAPI_INCLUDE", "/work/drv/linux/include/uapi"))
+# The series' headers: the worktree the main job applies patches/ in
+# (tests/integration runs this file again there after the main job).
+SERIES_UAPI = Path(__file__).resolve().parents[2] / "build" / "series-tree" / "include" / "uapi"
+UAPI_DIR = Path(os.environ.get("VBLK_UAPI_INCLUDE", SERIES_UAPI))
 HEADERS = ["vhost.h", "vhost_types.h", "virtio_blk.h", "virtio_ring.h", "virtio_config.h",
            "virtio_types.h"]
 
@@ -118,7 +121,8 @@ def c_values(tmp_path_factory: pytest.TempPathFactory) -> dict[str, int]:
     if gcc is None:
         pytest.skip("gcc is not installed")
     if not (UAPI_DIR / "linux" / "vhost.h").exists():
-        pytest.skip(f"no uapi headers at {UAPI_DIR} (set VBLK_UAPI_INCLUDE)")
+        pytest.skip(f"no uapi headers at {UAPI_DIR} (run the main job, or set "
+                    "VBLK_UAPI_INCLUDE)")
     work = tmp_path_factory.mktemp("uapi")
     inc = work / "include" / "linux"
     inc.mkdir(parents=True)
