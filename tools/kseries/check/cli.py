@@ -151,9 +151,10 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     else:
         lay = paths.layout(manifest_path=args.manifest, base=args.base)
         tree_path, base = lay.tree, lay.base
-        if args.work is None:
+        if args.work is None and args.worktree is None:
             # The pinned tree: the worktree and builds the main job uses, so
-            # whichever runs second finds them warm.
+            # whichever runs second finds them warm.  (A build directory
+            # shared with another source tree would be rebuilt whole.)
             worktree, build_dir = lay.series_tree, lay.debug_build
             kunit_dir = lay.kunit_build(cfg.kunit.arch)
     if not (tree_path / ".git").exists():
