@@ -84,13 +84,21 @@ def prepare(tree: Path, worktree: Path, base_commit: str) -> None:
     git(tree, "worktree", "add", "-q", "--detach", str(worktree), base_commit)
 
 
-def patch_ids_of_files(cwd: Path, patches: list[Path]) -> list[str]:
-    """``git patch-id --stable`` of each patch file ('' for one without a diff)."""
-    ids = []
-    for patch in patches:
-        out = git(cwd, "patch-id", "--stable", stdin=patch.read_text(errors="replace")).stdout
-        ids.append(out.split()[0] if out.strip() else "")
-    return ids
+def patch_id(patch: Path) -> str:
+    """``git patch-id --stable`` of a patch file ('' for one without a diff).
+
+    The one patch-id of the tools: check-series keys its cache and
+    submit-series its staleness check with it, and a worktree is known to
+    hold a series by it.
+    """
+    proc = subprocess.run(["git", "patch-id", "--stable"], input=patch.read_bytes(),
+                          capture_output=True, check=False)
+    out = proc.stdout.decode(errors="replace").split()
+    return out[0] if out else ""
+
+
+def patch_ids_of_files(patches: list[Path]) -> list[str]:
+    return [patch_id(p) for p in patches]
 
 
 def patch_ids_of_range(cwd: Path, base: str, tip: str) -> list[str]:
@@ -115,7 +123,7 @@ def holds_series(worktree: Path, base_commit: str, patches: list[Path]) -> bool:
     if not patches:
         return git(worktree, "rev-parse", "HEAD").stdout.strip() == base_commit
     have = patch_ids_of_range(worktree, base_commit, "HEAD")
-    return have == patch_ids_of_files(worktree, patches)
+    return have == patch_ids_of_files(patches)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from .. import series
 from ..errors import UsageError
+from ..worktree import patch_id
 from .model import PatchInfo
 
 _PREFIX = re.compile(r"^(?:\s*\[[^\]]*\])+\s*")
@@ -69,13 +70,6 @@ def commit_message(body: str) -> str:
     """The commit message part of a patch mail body (before ``---``)."""
     m = re.search(r"^---\s*$", body, re.M) or _DIFF.search(body)
     return body[:m.start()] if m else body
-
-
-def patch_id(path: Path) -> str:
-    proc = subprocess.run(["git", "patch-id", "--stable"], input=path.read_bytes(),
-                          capture_output=True, check=False)
-    out = proc.stdout.decode(errors="replace").split()
-    return out[0] if out else ""
 
 
 def describe(index: int, path: Path, name: str | None = None) -> PatchInfo:

@@ -25,10 +25,10 @@ to send on it unless forced.
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import worktree
 from ..errors import UsageError
 
 _STATES = {
@@ -215,9 +215,4 @@ def gate(report: CheckReport, force: bool) -> str | None:
 
 def patch_ids(patches: list[Path]) -> list[str]:
     """``git patch-id --stable`` of each patch file, as check-series records them."""
-    out = []
-    for patch in patches:
-        proc = subprocess.run(["git", "patch-id", "--stable"], input=patch.read_bytes(),
-                              capture_output=True, check=False)
-        out.append(proc.stdout.decode().split(" ")[0] if proc.stdout else "")
-    return out
+    return worktree.patch_ids_of_files(patches)
