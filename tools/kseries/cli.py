@@ -19,6 +19,7 @@ from . import boot, build, kunit_run, paths, pipeline, series, tree
 from .bench import cli as bench_cli
 from .errors import KseriesError, UsageError, git_failure, report
 from .progress import Progress
+from .qemu import cli as qemu_cli
 
 
 def _layout(args: argparse.Namespace) -> paths.Layout:
@@ -188,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     bench_cli.register(sub, _common)
+    qemu_cli.register(sub)
     return parser
 
 

@@ -49,6 +49,16 @@ class Layout:
         return self.work / f"dev-{name}"
 
     @property
+    def qemu_manifest(self) -> Path:
+        """The pinned QEMU (``kseries qemu``)."""
+        return self.root / "qemu-tree" / "manifest.toml"
+
+    @property
+    def qemu_build(self) -> Path:
+        """QEMU's meson build directory: qemu-system-x86_64, qemu-storage-daemon, qos-test."""
+        return self.work / "qemu"
+
+    @property
     def configs(self) -> Path:
         return self.root / "kernel-tree" / "configs"
 
