@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import pytest
+from helpers import quiet_progress
 from qemu_fakes import TARBALL, VERSION, FakeSource, make_source, write_manifest
 
-from kseries.errors import UsageError
+from kseries.errors import InfraError, UsageError
 from kseries.qemu import manifest, sources
 
 SHA = "0901da33844a331bf8b3602b9c1fbd178e60b737c8e3ade678255bd090c9b9f1"
@@ -132,7 +134,7 @@ def test_index_disagrees_with_the_pin(tmp_path: Path, fake: FakeSource) -> None:
         sources.choose(man, sources.parse_showsrc(SHOWSRC.replace(SHA, "f" * 64)))
     assert f"sha256 {'f' * 64}" in err.value.message
     assert f"pins 39449628 bytes, sha256 {SHA}" in err.value.message
-    assert "re-uploaded" in err.value.hint
+    assert "re-uploaded" in err.value.hint and "move the pin" in err.value.hint
 
 
 def test_apt_options_keep_the_system_config_out(tmp_path: Path) -> None:
@@ -140,3 +142,46 @@ def test_apt_options_keep_the_system_config_out(tmp_path: Path) -> None:
     assert f"Dir::Etc::sourcelist={tmp_path}/sources.list" in opts
     assert "Dir::Etc::sourceparts=-" in opts
     assert f"Dir::State::Lists={tmp_path}/lists" in opts
+
+
+def fake_apt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, update: str, showsrc: str) -> Path:
+    """apt-get and apt-cache scripts that log their arguments."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    log = tmp_path / "apt.log"
+    (tmp_path / "showsrc.txt").write_text(showsrc)
+    (bindir / "apt-get").write_text(f'#!/bin/sh\necho "apt-get $*" >> {log}\n{update}')
+    (bindir / "apt-cache").write_text(
+        f'#!/bin/sh\necho "apt-cache $*" >> {log}\ncat {tmp_path / "showsrc.txt"}\n')
+    for tool in ("apt-get", "apt-cache"):
+        (bindir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    return log
+
+
+def test_lookup_reads_the_private_index(tmp_path: Path, fake: FakeSource,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    man = pinned(tmp_path, fake)
+    log = fake_apt(tmp_path, monkeypatch, "exit 0\n", SHOWSRC)
+    entry = sources.lookup(man, quiet_progress()[0])
+    assert entry.directory == "pool/main/q/qemu"
+    base = man.cache_dir / "apt"
+    assert (base / "sources.list").read_text() == (
+        f"deb-src file://{fake.mirror} bookworm-backports main\n")
+    update, showsrc = log.read_text().splitlines()
+    assert update.startswith(f"apt-get -o Dir::Etc::sourcelist={base}/sources.list ")
+    assert "APT::Update::Error-Mode=any update" in update
+    assert showsrc.endswith("showsrc qemu")
+
+
+def test_lookup_when_the_index_cannot_be_fetched(tmp_path: Path, fake: FakeSource,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    man = pinned(tmp_path, fake)
+    fake_apt(tmp_path, monkeypatch,
+             "echo 'E: Failed to fetch http://mirror/InRelease  Could not connect' >&2\n"
+             "echo 'E: Some index files failed to download.' >&2\nexit 100\n", "")
+    with pytest.raises(InfraError) as err:
+        sources.lookup(man, quiet_progress()[0])
+    assert err.value.message.endswith(
+        "bookworm-backports failed: Failed to fetch http://mirror/InRelease  Could not connect")
+    assert "--tarball PATH" in err.value.hint

@@ -58,12 +58,12 @@ def is_imported(dest: Path, man: QemuManifest) -> bool | None:
 
 
 def _tarball(man: QemuManifest, given: Path | None, progress: Progress) -> Path:
-    hint = f"delete it and fetch again; if Debian re-uploaded it, move the pin in {man.path}"
     if given is not None:
         if not given.is_file():
             raise UsageError(f"--tarball {given} does not exist",
                              f"give the path of a downloaded {man.tarball}")
-        download.check(given, man.tarball_size, man.tarball_sha256, "tarball", hint)
+        download.check(given, man.tarball_size, man.tarball_sha256, "tarball",
+                       f"give the pinned {man.tarball}, or leave out --tarball to download it")
         return given
     cached = man.cache_dir / man.tarball
     if download.matches(cached, man.tarball_size, man.tarball_sha256):

@@ -86,7 +86,8 @@ def choose(man: QemuManifest, entries: list[SourceEntry]) -> SourceEntry:
         raise UsageError(
             f"the index lists {man.tarball} with {listed[0]} bytes, sha256 {listed[1]}; "
             f"{man.path.name} pins {man.tarball_size} bytes, sha256 {man.tarball_sha256}",
-            f"Debian re-uploaded it: check why, then move the pin in {man.path}")
+            f"the index and the pin disagree: if Debian re-uploaded the file, move the pin "
+            f"in {man.path}")
     return entry
 
 
@@ -116,9 +117,12 @@ def lookup(man: QemuManifest, progress: Progress) -> SourceEntry:
         raise UsageError("apt-get is not installed, so the Sources index cannot be read",
                          "run on Debian, or pass --tarball PATH to a downloaded tarball")
     progress.say(f"qemu: reading the Sources index of {man.suite} (private apt lists in {base})")
-    proc = _run(["apt-get", *apt_options(base), "update"])
+    # Error-Mode=any: without it, apt-get update exits 0 when the index
+    # could not be fetched, and the pinned version would look vanished.
+    proc = _run(["apt-get", *apt_options(base), "-o", "APT::Update::Error-Mode=any", "update"])
     if proc.returncode != 0:
-        detail = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+        errors = [line[3:] for line in proc.stderr.splitlines() if line.startswith(("E: ", "W: "))]
+        detail = (errors or proc.stderr.strip().splitlines() or ["no message"])[0]
         raise InfraError(f"apt-get update of {man.mirror} {man.suite} failed: {detail}",
                          "check the network and `mirror` in qemu-tree/manifest.toml, or pass "
                          "--tarball PATH to a downloaded tarball")
