@@ -53,6 +53,7 @@ def test_missing_directory_is_zero_patches(tree: Path, tmp_path: Path) -> None:
     assert git(tree, "symbolic-ref", "--short", "HEAD") == "vhost-blk"
     assert res.head == git(tree, "rev-parse", f"{BASE}^{{commit}}")
     assert "+ 0 patches" in log
+    assert "qemu does not exist: 0 patches, pristine QEMU" in log
 
 
 def test_empty_series_is_zero_patches(tree: Path, tmp_path: Path) -> None:

@@ -51,6 +51,8 @@ def apply(tree: Path, base: str, branch: str, patches_dir: Path, progress: Progr
     """Make ``branch`` = ``base`` + the series and check it out."""
     patches = series_patches(patches_dir)
     n = len(patches)
+    if not patches_dir.is_dir():
+        progress.say(f"qemu: {patches_dir} does not exist: 0 patches, pristine QEMU")
     base_commit = git(tree, "rev-parse", f"{base}^{{commit}}").stdout.strip()
     if _current_branch(tree) == branch and holds_series(tree, base_commit, patches):
         head = git(tree, "rev-parse", "HEAD").stdout.strip()
