@@ -196,12 +196,10 @@ class Fuzzer:
     def __init__(self, b: Blk, be: Backend) -> None:
         self.b = b
         self.t0 = self.last_note = time.monotonic()
-        features = b.dev.features  # acked: what the device serves
-        cfg = b.dev.get_config()
-        self.discard = bool(features & uapi.bit(uapi.VIRTIO_BLK_F_DISCARD)
-                            and cfg.max_discard_sectors)
+        features = b.dev.get_features()
+        self.discard = bool(features & uapi.bit(uapi.VIRTIO_BLK_F_DISCARD))
         self.lim = oracle.Limits.from_config(
-            cfg, discard=self.discard,
+            b.dev.get_config(), discard=self.discard,
             write_zeroes=bool(features & uapi.bit(uapi.VIRTIO_BLK_F_WRITE_ZEROES)))
         initial = _bytes(1, REGION)
         be.direct_write(0, initial)

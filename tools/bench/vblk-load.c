@@ -93,22 +93,15 @@ struct lg_vring_worker {
 	unsigned int worker_id;
 };
 
-/* struct vhost_vdpa_config: a range of struct virtio_blk_config follows. */
-struct lg_config_range {
-	uint32_t off;
-	uint32_t len;
-};
-
-/* The capacity, the first 8 bytes of struct virtio_blk_config. */
+/* struct virtio_blk_config of 6.12 (with secure erase and zoned): 96 bytes. */
 struct lg_blk_config {
-	struct lg_config_range range;
-	unsigned char b[8];
+	unsigned char b[96];
 };
 
 #define LG_VHOST_NEW_WORKER _IOR(VHOST_VIRTIO, 0x8, struct lg_worker_state)
 #define LG_VHOST_ATTACH_VRING_WORKER _IOW(VHOST_VIRTIO, 0x15, struct lg_vring_worker)
 #define LG_VHOST_BLK_SET_BACKEND _IOW(VHOST_VIRTIO, 0xFF, struct vhost_vring_file)
-#define LG_VHOST_BLK_GET_CONFIG _IOWR(VHOST_VIRTIO, 0xFD, struct lg_config_range)
+#define LG_VHOST_BLK_GET_CONFIG _IOR(VHOST_VIRTIO, 0xFD, struct lg_blk_config)
 
 /* ---- vhost-user protocol --------------------------------------------------- */
 
@@ -487,7 +480,6 @@ static void setup_vhost_blk(void)
 	}
 	file = (struct vhost_vring_file){ 0, bdev_fd };
 	vhost_ioctl(LG_VHOST_BLK_SET_BACKEND, &file, "VHOST_BLK_SET_BACKEND");
-	cfg.range = (struct lg_config_range){ .off = 0, .len = sizeof(cfg.b) };
 	vhost_ioctl(LG_VHOST_BLK_GET_CONFIG, &cfg, "VHOST_BLK_GET_CONFIG");
 	memcpy(&dev_bytes, cfg.b, 8);
 	dev_bytes *= 512;
