@@ -25,7 +25,7 @@ from .progress import Progress
 
 # Debian's tree ignores every top-level file with these two lines.
 _DEBIAN_IGNORE_LINES = ("/*", "!/debian/")
-_IMPORT_IDENTITY = {
+IMPORT_IDENTITY = {
     "GIT_AUTHOR_NAME": "kseries import",
     "GIT_AUTHOR_EMAIL": "kseries@invalid",
     "GIT_AUTHOR_DATE": "2000-01-01T00:00:00+0000",
@@ -165,7 +165,7 @@ def import_into_git(src: Path, manifest: Manifest, progress: Progress,
     """Make ``src`` a git repo with one commit of the whole tree, tagged."""
     _strip_debian_ignore(src)
     repo = git.Repo.init(src, initial_branch="master")
-    env = dict(os.environ, **_IMPORT_IDENTITY)
+    env = dict(os.environ, **IMPORT_IDENTITY)
     # No `git gc --auto` in this repository: after the commit it would
     # repack ~90k loose objects in the background, for minutes, while the
     # first kernel build wants both cores.  Nor a pack here: measured on

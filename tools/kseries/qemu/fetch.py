@@ -18,18 +18,10 @@ from pathlib import Path
 from ..errors import UsageError
 from ..progress import Progress
 from ..series import list_patches
+from ..tree import IMPORT_IDENTITY as IDENTITY
 from ..worktree import git
 from . import download, sources
 from .manifest import QemuManifest
-
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "kseries import",
-    "GIT_AUTHOR_EMAIL": "kseries@invalid",
-    "GIT_AUTHOR_DATE": "2000-01-01T00:00:00+0000",
-    "GIT_COMMITTER_NAME": "kseries import",
-    "GIT_COMMITTER_EMAIL": "kseries@invalid",
-    "GIT_COMMITTER_DATE": "2000-01-01T00:00:00+0000",
-}
 
 
 def fix_patches(man: QemuManifest) -> list[Path]:
