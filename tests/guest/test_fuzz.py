@@ -196,10 +196,12 @@ class Fuzzer:
     def __init__(self, b: Blk, be: Backend) -> None:
         self.b = b
         self.t0 = self.last_note = time.monotonic()
-        features = b.dev.get_features()
-        self.discard = bool(features & uapi.bit(uapi.VIRTIO_BLK_F_DISCARD))
+        features = b.dev.features  # acked: what the device serves
+        cfg = b.dev.get_config()
+        self.discard = bool(features & uapi.bit(uapi.VIRTIO_BLK_F_DISCARD)
+                            and cfg.max_discard_sectors)
         self.lim = oracle.Limits.from_config(
-            b.dev.get_config(), discard=self.discard,
+            cfg, discard=self.discard,
             write_zeroes=bool(features & uapi.bit(uapi.VIRTIO_BLK_F_WRITE_ZEROES)))
         initial = _bytes(1, REGION)
         be.direct_write(0, initial)

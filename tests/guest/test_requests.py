@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 from collections.abc import Callable
 
@@ -10,7 +12,7 @@ from vblk_env import Backend, Blk, brd, null_blk, start
 
 from kseries.vblk import request as rq
 from kseries.vblk import uapi
-from kseries.vblk.device import VhostError
+from kseries.vblk.device import DEFAULT_FEATURES, VhostBlk, VhostError
 
 OK, IOERR, UNSUPP = uapi.VIRTIO_BLK_S_OK, uapi.VIRTIO_BLK_S_IOERR, uapi.VIRTIO_BLK_S_UNSUPP
 
@@ -159,13 +161,15 @@ def test_write_zeroes_large(blk: Blk) -> None:
 
 
 def test_discard(blk: Blk) -> None:
-    features = blk.dev.get_features()
-    if not features & uapi.bit(uapi.VIRTIO_BLK_F_DISCARD):
+    cfg = blk.dev.get_config()
+    if not cfg.max_discard_sectors:
+        # The backend cannot discard: a VMM would not expose the feature,
+        # and the device refuses the request as unsupported.
+        assert cfg.max_discard_seg == 0
         c = blk.run(rq.discard([(0, 8)]))
         assert c.status == UNSUPP
         return
-    cfg = blk.dev.get_config()
-    assert cfg.max_discard_sectors > 0 and cfg.max_discard_seg == 256
+    assert cfg.max_discard_seg == 256
     gran = max(int(cfg.discard_sector_alignment), 8)
     blk.write(0, b"\x33" * (128 << 10))
     c = blk.run(rq.discard([(gran, gran), (4 * gran, 2 * gran)]))
@@ -185,7 +189,8 @@ def test_read_only_backend() -> None:
         data = os.urandom(8192)
         rw.direct_write(0, data)
     with brd(1, os.O_RDONLY) as ro, start(ro) as b:
-        assert b.dev.get_features() & uapi.bit(uapi.VIRTIO_BLK_F_RO)
+        # The guest was not told (RO not acked): the device refuses anyway.
+        assert not b.dev.features & uapi.bit(uapi.VIRTIO_BLK_F_RO)
         assert b.read(0, 8192) == data
         for chain in (rq.write(0, b"\0" * 512), rq.write_zeroes([(0, 8)]),
                       rq.discard([(0, 8)])):
@@ -196,14 +201,80 @@ def test_read_only_backend() -> None:
         assert b.run(rq.get_id()).ok
 
 
-def test_ro_feature_follows_the_backend(ram: Backend) -> None:
-    with start(ram) as b:
-        assert not b.dev.get_features() & uapi.bit(uapi.VIRTIO_BLK_F_RO)
+def test_features_do_not_depend_on_the_backend(ram: Backend) -> None:
+    # QEMU's vhost core reads the features once, before any backend.
+    with start(None) as b:
+        before = b.dev.get_features()
+        assert before & uapi.bit(uapi.VIRTIO_BLK_F_RO)
+        assert before & uapi.bit(uapi.VIRTIO_BLK_F_DISCARD)
+        b.dev.set_backend(ram.fd)
+        assert b.dev.get_features() == before
         with brd(2, os.O_RDONLY) as ro:
             b.dev.set_backend(ro.fd)
-            assert b.dev.get_features() & uapi.bit(uapi.VIRTIO_BLK_F_RO)
-        b.dev.set_backend(ram.fd)
-        assert not b.dev.get_features() & uapi.bit(uapi.VIRTIO_BLK_F_RO)
+            assert b.dev.get_features() == before
+        with null_blk(discard=False) as nd:
+            b.dev.set_backend(nd.fd)
+            assert b.dev.get_features() == before
+        b.dev.set_backend(-1)
+        assert b.dev.get_features() == before
+
+
+def test_acked_ro_makes_a_writable_backend_read_only(ram: Backend) -> None:
+    data = os.urandom(4096)
+    ram.direct_write(0, data)
+    features = DEFAULT_FEATURES | uapi.bit(uapi.VIRTIO_BLK_F_RO)
+    with start(ram, features=features) as b:
+        for chain in (rq.write(0, b"\0" * 4096), rq.write_zeroes([(0, 8)]),
+                      rq.discard([(0, 8)])):
+            c = b.run(chain)
+            assert (c.status, c.used_len) == (IOERR, 1), chain.label
+        assert b.read(0, 4096) == data
+    assert ram.direct_read(0, 4096) == data
+
+
+@pytest.mark.parametrize("feature", ["discard", "write_zeroes"])
+def test_request_of_a_feature_not_acked_is_unsupported(ram: Backend, feature: str) -> None:
+    bit = (uapi.VIRTIO_BLK_F_DISCARD if feature == "discard"
+           else uapi.VIRTIO_BLK_F_WRITE_ZEROES)
+    data = os.urandom(4096)
+    ram.direct_write(0, data)
+    with start(ram, features=DEFAULT_FEATURES & ~uapi.bit(bit)) as b:
+        chain = rq.discard([(0, 8)]) if feature == "discard" else rq.write_zeroes([(0, 8)])
+        c = b.run(chain)
+        assert (c.status, c.used_len) == (UNSUPP, 1)
+        assert b.read(0, 4096) == data
+
+
+def test_set_backend_index_must_be_zero(ram: Backend) -> None:
+    with start(None) as b:
+        with pytest.raises(VhostError) as exc:
+            b.dev.set_backend(ram.fd, index=1)
+        assert exc.value.errno == errno.EINVAL
+        with pytest.raises(VhostError):
+            b.dev.get_config()  # nothing was attached
+
+
+def test_vmm_order_backend_before_vrings(ram: Backend) -> None:
+    """What a VMM does: backend and config at creation, vrings at start."""
+    with VhostBlk(mem_size=32 << 20) as dev:
+        dev.set_owner()
+        offered = dev.get_features()
+        dev.set_backend(ram.fd)
+        cfg = dev.get_config()
+        assert cfg.capacity == ram.sectors and cfg.num_queues == 16
+        dev.set_features(offered & DEFAULT_FEATURES)
+        dev.set_mem_table()
+        vqs = [dev.setup_vq(i, 64) for i in range(2)]
+        dev.set_backend(ram.fd)
+        for vq in vqs:
+            q = rq.BlkQueue(vq, dev.mem)
+            data = os.urandom(4096)
+            assert q.run(rq.write(8 * vq.index, data)).ok
+            c = q.run(rq.read(8 * vq.index, 4096))
+            assert c.ok and c.data == data
+        dev.set_backend(-1)
+        for vq in vqs:
+            dev.get_vring_base(vq.index)
 
 
 # -- configuration and features --------------------------------------------------------
@@ -214,8 +285,26 @@ def test_config(blk: Blk) -> None:
     assert cfg.capacity == blk.backend.sectors
     assert cfg.blk_size == 512
     assert cfg.seg_max == 1022 and cfg.size_max == 1 << 20
-    assert cfg.num_queues == 1
+    assert cfg.num_queues == 16  # the maximum; the VMM chooses
     assert cfg.max_write_zeroes_seg == 256 and cfg.write_zeroes_may_unmap == 1
+
+
+def test_config_ranges(blk: Blk) -> None:
+    full = blk.dev.get_config_range(0, 96)
+    # A VMM built against Debian 12's 72-byte struct reads its prefix.
+    assert blk.dev.get_config_range(0, 72) == full[:72]
+    assert blk.dev.get_config_range(20, 4) == full[20:24]  # blk_size
+    assert int.from_bytes(blk.dev.get_config_range(0, 8), "little") == blk.backend.sectors
+    assert blk.dev.get_config_range(96, 0) == b""
+    for off, length in ((0, 97), (96, 1), (95, 2), (1 << 31, 4)):
+        with pytest.raises(VhostError) as exc:
+            blk.dev.get_config_range(off, length)
+        assert exc.value.errno == errno.EINVAL, (off, length)
+    # off + len overflowing 32 bits: refused before any byte is copied.
+    head = bytearray(uapi.VHOST_VDPA_CONFIG.pack(4, 0xFFFFFFFF))
+    with pytest.raises(OSError) as oexc:
+        fcntl.ioctl(blk.dev.fd, uapi.VHOST_BLK_GET_CONFIG, head, True)
+    assert oexc.value.errno == errno.EINVAL
 
 
 def test_config_without_backend() -> None:
@@ -228,12 +317,16 @@ def test_config_without_backend() -> None:
 def test_features_offered() -> None:
     with start(None) as b:
         f = b.dev.get_features()
+        # Exactly the set of Documentation/userspace-api/vhost-blk.rst.
+        expected = 0
         for bit in (uapi.VIRTIO_F_VERSION_1, uapi.VIRTIO_RING_F_INDIRECT_DESC,
                     uapi.VIRTIO_RING_F_EVENT_IDX, uapi.VIRTIO_BLK_F_FLUSH,
                     uapi.VIRTIO_BLK_F_MQ, uapi.VIRTIO_BLK_F_WRITE_ZEROES,
+                    uapi.VIRTIO_BLK_F_DISCARD, uapi.VIRTIO_BLK_F_RO,
                     uapi.VIRTIO_BLK_F_SEG_MAX, uapi.VIRTIO_BLK_F_SIZE_MAX,
                     uapi.VIRTIO_BLK_F_BLK_SIZE):
-            assert f & uapi.bit(bit), bit
+            expected |= uapi.bit(bit)
+        assert f == expected, hex(f ^ expected)
         assert not f & uapi.bit(uapi.VHOST_F_LOG_ALL)
         assert not f & uapi.bit(uapi.VIRTIO_F_ACCESS_PLATFORM)
         with pytest.raises(VhostError):

@@ -69,7 +69,7 @@ def test_ioc_encoding_matches_known_values() -> None:
 def test_vhost_blk_ioctls() -> None:
     assert uapi.VHOST_BLK_SET_BACKEND == 0x4008AFFF
     assert uapi.VHOST_BLK_SET_SERIAL == 0x4014AFFE
-    assert uapi.VHOST_BLK_GET_CONFIG == 0x8060AFFD
+    assert uapi.VHOST_BLK_GET_CONFIG == 0xC008AFFD
 
 
 def test_ioc_rejects_oversized_arguments() -> None:

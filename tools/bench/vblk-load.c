@@ -93,15 +93,22 @@ struct lg_vring_worker {
 	unsigned int worker_id;
 };
 
-/* struct virtio_blk_config of 6.12 (with secure erase and zoned): 96 bytes. */
+/* struct vhost_vdpa_config: a range of struct virtio_blk_config follows. */
+struct lg_config_range {
+	uint32_t off;
+	uint32_t len;
+};
+
+/* The capacity, the first 8 bytes of struct virtio_blk_config. */
 struct lg_blk_config {
-	unsigned char b[96];
+	struct lg_config_range range;
+	unsigned char b[8];
 };
 
 #define LG_VHOST_NEW_WORKER _IOR(VHOST_VIRTIO, 0x8, struct lg_worker_state)
 #define LG_VHOST_ATTACH_VRING_WORKER _IOW(VHOST_VIRTIO, 0x15, struct lg_vring_worker)
 #define LG_VHOST_BLK_SET_BACKEND _IOW(VHOST_VIRTIO, 0xFF, struct vhost_vring_file)
-#define LG_VHOST_BLK_GET_CONFIG _IOR(VHOST_VIRTIO, 0xFD, struct lg_blk_config)
+#define LG_VHOST_BLK_GET_CONFIG _IOWR(VHOST_VIRTIO, 0xFD, struct lg_config_range)
 
 /* ---- vhost-user protocol --------------------------------------------------- */
 
@@ -480,6 +487,7 @@ static void setup_vhost_blk(void)
 	}
 	file = (struct vhost_vring_file){ 0, bdev_fd };
 	vhost_ioctl(LG_VHOST_BLK_SET_BACKEND, &file, "VHOST_BLK_SET_BACKEND");
+	cfg.range = (struct lg_config_range){ .off = 0, .len = sizeof(cfg.b) };
 	vhost_ioctl(LG_VHOST_BLK_GET_CONFIG, &cfg, "VHOST_BLK_GET_CONFIG");
 	memcpy(&dev_bytes, cfg.b, 8);
 	dev_bytes *= 512;

@@ -22,8 +22,14 @@ from .vring import SplitVring
 
 DEVICE_PATH = "/dev/vhost-blk"
 # Offered by the driver but left out by default: RO follows the backend.
+# What Linux's virtio_blk acks from a writable disk: everything but
+# VIRTIO_BLK_F_RO.  The device serves only what was acked.
 DEFAULT_FEATURES = (uapi.bit(uapi.VIRTIO_F_VERSION_1) | uapi.bit(uapi.VIRTIO_RING_F_INDIRECT_DESC)
-                    | uapi.bit(uapi.VIRTIO_RING_F_EVENT_IDX))
+                    | uapi.bit(uapi.VIRTIO_RING_F_EVENT_IDX)
+                    | uapi.bit(uapi.VIRTIO_BLK_F_SIZE_MAX) | uapi.bit(uapi.VIRTIO_BLK_F_SEG_MAX)
+                    | uapi.bit(uapi.VIRTIO_BLK_F_BLK_SIZE) | uapi.bit(uapi.VIRTIO_BLK_F_FLUSH)
+                    | uapi.bit(uapi.VIRTIO_BLK_F_MQ) | uapi.bit(uapi.VIRTIO_BLK_F_DISCARD)
+                    | uapi.bit(uapi.VIRTIO_BLK_F_WRITE_ZEROES))
 
 S = TypeVar("S", bound=ctypes.Structure)
 
@@ -208,9 +214,16 @@ class VhostBlk:
         self._ioctl(uapi.VHOST_BLK_SET_SERIAL, serial.ljust(uapi.VIRTIO_BLK_ID_BYTES, b"\0"),
                     "VHOST_BLK_SET_SERIAL")
 
+    def get_config_range(self, off: int, length: int) -> bytes:
+        """``length`` bytes at ``off`` of the backend's struct virtio_blk_config."""
+        head = uapi.VHOST_VDPA_CONFIG.pack(off & 0xFFFFFFFF, length & 0xFFFFFFFF)
+        out = self._ioctl(uapi.VHOST_BLK_GET_CONFIG, head + bytes(max(length, 0)),
+                          "VHOST_BLK_GET_CONFIG")
+        return out[uapi.VHOST_VDPA_CONFIG.size:]
+
     def get_config(self) -> uapi.VirtioBlkConfig:
-        return self._struct_ioctl(uapi.VHOST_BLK_GET_CONFIG, uapi.VirtioBlkConfig(),
-                                  "VHOST_BLK_GET_CONFIG")
+        raw = self.get_config_range(0, ctypes.sizeof(uapi.VirtioBlkConfig))
+        return uapi.VirtioBlkConfig.from_buffer_copy(raw)
 
     # -- bring-up -----------------------------------------------------------------------
 

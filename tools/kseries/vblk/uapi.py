@@ -216,7 +216,10 @@ VHOST_GET_BACKEND_FEATURES = ior(VHOST_VIRTIO, 0x26, _U64)
 VIRTIO_BLK_ID_BYTES = 20
 VHOST_BLK_SET_BACKEND = iow(VHOST_VIRTIO, 0xFF, ctypes.sizeof(VhostVringFile))
 VHOST_BLK_SET_SERIAL = iow(VHOST_VIRTIO, 0xFE, _U8 * VIRTIO_BLK_ID_BYTES)
-VHOST_BLK_GET_CONFIG = ior(VHOST_VIRTIO, 0xFD, ctypes.sizeof(VirtioBlkConfig))
+# struct vhost_vdpa_config { __u32 off; __u32 len; __u8 buf[]; }: 8 bytes, so the
+# number does not depend on sizeof(struct virtio_blk_config).
+VHOST_VDPA_CONFIG = struct.Struct("<II")
+VHOST_BLK_GET_CONFIG = iowr(VHOST_VIRTIO, 0xFD, VHOST_VDPA_CONFIG.size)
 
 VHOST_FILE_UNBIND = -1
 VHOST_VRING_F_LOG = 0
