@@ -24,7 +24,7 @@ from pathlib import Path
 
 import leaks
 import pytest
-from vblk_env import FUZZ_STATS, FuzzBudget, backend, blk, kmsg, ram, ramblk
+from vblk_env import FUZZ_STATS, REPORT_LINES, FuzzBudget, backend, blk, kmsg, ram, ramblk
 
 from kseries.vblk.device import DEVICE_PATH
 
@@ -76,7 +76,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    lines = list(LEAK_LINES)
+    lines = [*LEAK_LINES, *REPORT_LINES]
     if FUZZ_STATS:
         lines.append("fuzz: " + ", ".join(f"{k}: {v}" for k, v in sorted(FUZZ_STATS.items())))
         if FUZZ_STATS["seconds"]:

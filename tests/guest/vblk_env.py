@@ -202,6 +202,8 @@ class FuzzBudget:
 
 # What the fuzzer sent and got, for the run's summary (conftest.py).
 FUZZ_STATS: Counter[str] = Counter()
+# Lines for the session summary (the host-side integration test reads them).
+REPORT_LINES: list[str] = []
 
 
 def kmsg(line: str) -> None:

@@ -82,12 +82,23 @@ def test_kunit_ran_tests(main_job: dict[str, Any]) -> None:
 # integrity, fuzzing, lifecycle under load, multiqueue.
 GUEST_TESTS = ["tests/guest/test_requests.py", "tests/guest/test_io.py",
                "tests/guest/test_fuzz.py", "tests/guest/test_lifecycle.py",
-               "tests/guest/test_multiqueue.py"]
+               "tests/guest/test_multiqueue.py", "tests/guest/test_qemu.py"]
 # The request fuzzer's time budget in CI: its rate depends on the machine
 # (7-15 requests/s under TCG here), so a count would not bound the time.
 FUZZ_SECONDS = 180
 # pytest's last line, e.g. "231 passed in 1620.12s (0:27:00)" or "1 failed, 230 passed in ...".
 SUMMARY = re.compile(r"^(?:=+ )?((?:\d+ \w+(?:, )?)+ in [\d.]+s.*?)(?: =+)?$", re.M)
+
+
+def test_qemu_builds(run_kseries: Callable[..., Any]) -> None:
+    """`kseries qemu build`: the pinned QEMU with patches/qemu, for the
+    in-guest suite's test_qemu.py (QEMU's own qtests of vhost-blk-pci)."""
+    proc = run_kseries("qemu", "build")
+    assert proc.returncode == 0, "kseries qemu build failed (its output is above)"
+    build = ROOT / "build" / "qemu"
+    for binary in ("qemu-system-x86_64", "tests/qtest/qos-test",
+                   "storage-daemon/qemu-storage-daemon"):
+        assert (build / binary).is_file(), binary
 
 
 def test_in_guest_suite(main_job: dict[str, Any], run_kseries: Callable[..., Any]) -> None:
@@ -134,3 +145,6 @@ def test_in_guest_suite(main_job: dict[str, Any], run_kseries: Callable[..., Any
     # did send requests the whole time: under 1 a second it was stuck.
     assert seconds >= FUZZ_SECONDS - 1, f"the fuzzer stopped after {seconds} s"
     assert requests >= seconds, f"the fuzzer sent only {requests} requests in {seconds} s"
+    # QEMU's vhost-blk-pci qtests ran in the same boot (test_qemu.py).
+    assert re.search(r"qemu qtests: \d+ vhost-blk-pci cases passed", proc.stdout), \
+        "the QEMU qtests did not report"
