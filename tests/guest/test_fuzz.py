@@ -59,7 +59,6 @@ SETTINGS = {
 }
 
 
-
 def _without_local_constants() -> None:
     """Keep hypothesis from mining the source of the imported modules for constants.
 

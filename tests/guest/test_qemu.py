@@ -22,6 +22,7 @@ import pytest
 from vblk_env import REPORT_LINES, kmsg
 
 from kseries import paths
+from kseries.qemu.build import binaries
 
 PREFIX = "/x86_64/pc/i440FX-pcihost/pci-bus-pc/pci-bus/vhost-blk-pci/"
 # GLib's TAP: "ok 3 /x86_64/.../vhost-blk-tests/basic", "not ok 4 ...",
@@ -38,8 +39,8 @@ def _loop_backing_files() -> set[str]:
 
 
 def _qemu() -> tuple[Path, Path]:
-    build = paths.layout().qemu_build
-    qemu, qos = build / "qemu-system-x86_64", build / "tests" / "qtest" / "qos-test"
+    bins = binaries(paths.layout().qemu_build)
+    qemu, qos = bins["qemu-system-x86_64"], bins["qos-test"]
     for binary in (qemu, qos):
         if not os.access(binary, os.X_OK):
             pytest.skip(f"no {binary}: build QEMU with `kseries qemu build` first")
@@ -64,7 +65,7 @@ def test_qemu_vhost_blk_qtests() -> None:
     proc = subprocess.run(args, cwd="/tmp", env=env, capture_output=True, text=True,
                           timeout=TIMEOUT, check=False)
     results = {path: (word, rest.strip()) for word, path, rest in TAP.findall(proc.stdout)}
-    tail = (proc.stdout[-3000:] + proc.stderr[-3000:])
+    tail = proc.stdout[-3000:] + proc.stderr[-3000:]
     failed = [p for p, (word, _) in results.items() if word != "ok"]
     skipped = [f"{p} {rest}" for p, (word, rest) in results.items()
                if word == "ok" and "SKIP" in rest.upper()]

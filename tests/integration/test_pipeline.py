@@ -19,6 +19,9 @@ from typing import Any
 
 import pytest
 
+from kseries import paths
+from kseries.qemu.build import binaries
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,10 +98,8 @@ def test_qemu_builds(run_kseries: Callable[..., Any]) -> None:
     in-guest suite's test_qemu.py (QEMU's own qtests of vhost-blk-pci)."""
     proc = run_kseries("qemu", "build")
     assert proc.returncode == 0, "kseries qemu build failed (its output is above)"
-    build = ROOT / "build" / "qemu"
-    for binary in ("qemu-system-x86_64", "tests/qtest/qos-test",
-                   "storage-daemon/qemu-storage-daemon"):
-        assert (build / binary).is_file(), binary
+    for binary in binaries(paths.layout().qemu_build).values():
+        assert binary.is_file(), binary
 
 
 def test_in_guest_suite(main_job: dict[str, Any], run_kseries: Callable[..., Any]) -> None:

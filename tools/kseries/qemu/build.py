@@ -30,6 +30,11 @@ TARGETS = {
 }
 
 
+def binaries(build_dir: Path) -> dict[str, Path]:
+    """The binaries of TARGETS, by name, in QEMU's build directory ``build_dir``."""
+    return {name: build_dir / target for name, target in TARGETS.items()}
+
+
 @dataclass(frozen=True)
 class Result:
     build: Path
@@ -43,7 +48,7 @@ class Result:
 
     @property
     def binaries(self) -> dict[str, Path]:
-        return {name: self.build / target for name, target in TARGETS.items()}
+        return binaries(self.build)
 
 
 @contextlib.contextmanager
