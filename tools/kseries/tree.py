@@ -9,7 +9,6 @@ author and date, so every machine gets the same base commit id.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -19,6 +18,8 @@ from pathlib import Path
 
 import git
 
+from . import deb as debs
+from .deb import sha256_file
 from .errors import InfraError, UsageError
 from .manifest import Manifest
 from .progress import Progress
@@ -64,14 +65,6 @@ def default_cache_dir(manifest: Manifest) -> Path:
     return manifest.project_root / "kernel-tree" / "cache"
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def check_hash(path: Path, expected: str, what: str) -> None:
     actual = sha256_file(path)
     if actual != expected:
@@ -111,44 +104,13 @@ def ensure(path: Path, manifest: Manifest, base: str, progress: Progress) -> Tre
     return open_tree(path, base)
 
 
-def _available_versions(package: str) -> list[str]:
-    try:
-        out = subprocess.run(["apt-cache", "madison", package], capture_output=True,
-                             text=True, check=False).stdout
-    except FileNotFoundError:
-        return []
-    return [line.split("|")[1].strip() for line in out.splitlines() if line.count("|") >= 2]
-
-
 def download_deb(manifest: Manifest, cache: Path, progress: Progress) -> Path:
     """Return the pinned .deb from the cache, downloading it if needed."""
-    cache.mkdir(parents=True, exist_ok=True)
-    deb = cache / manifest.deb_name
-    if deb.exists() and sha256_file(deb) == manifest.deb_sha256:
-        progress.say(f"using cached {deb}")
-        return deb
-    if shutil.which("apt-get") is None:
-        raise UsageError("apt-get is not installed, so the pinned package cannot be downloaded",
-                         f"put {manifest.deb_name} in {cache} or pass --deb PATH")
-    spec = f"{manifest.package}={manifest.debian_version}"
-    progress.say(f"downloading {spec} with apt-get download")
-    proc = subprocess.run(["apt-get", "download", spec], cwd=cache, capture_output=True,
-                          text=True, check=False)
-    if proc.returncode != 0 or not deb.exists():
-        versions = _available_versions(manifest.package)
-        detail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
-        if versions and manifest.debian_version not in versions:
-            raise UsageError(
-                f"Debian no longer offers {spec} (apt said: {detail[0]}); "
-                f"available: {', '.join(versions)}",
-                "move the pin: set debian_version and both sha256 in kernel-tree/manifest.toml, "
-                "then run `kseries apply` to see whether the series still applies",
-            )
-        raise InfraError(
-            f"apt-get download {spec} failed: {detail[0]}",
-            "run `apt-get update` (as root) and check the network; or pass --deb PATH",
-        )
-    return deb
+    pin = debs.Pin(manifest.package, manifest.debian_version, manifest.deb_sha256, "all",
+                  manifest.path)
+    return debs.download(pin, cache, progress,
+                        " (debian_version and both sha256), then run `kseries apply` to see "
+                        "whether the series still applies")
 
 
 def _strip_debian_ignore(tree: Path) -> None:

@@ -12,9 +12,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ..deb import sha256_file
 from ..errors import InfraError, UsageError
 from ..progress import Progress
-from ..tree import sha256_file
 
 _CHUNK = 1 << 20
 _EVERY = 10.0  # seconds between progress lines
