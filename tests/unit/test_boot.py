@@ -134,6 +134,18 @@ def test_vng_command_minimal(tmp_path: Path) -> None:
                    "--append", f"{boot.TCG_APPEND} {boot.GUEST_APPEND}", "--exec", "x"]
 
 
+def test_single_thread_tcg_only_under_tcg(tmp_path: Path) -> None:
+    # A guest that runs KVM guests flips static keys: one TCG thread sees every write.
+    spec = GuestSpec(outdir=tmp_path, single_thread_tcg=True)
+    tcg = boot.vng_command(spec, "x", kvm=False)
+    i = tcg.index("--qemu-opt=-accel")
+    assert tcg[i + 1] == "--qemu-opt=tcg,thread=single"
+    assert tcg[-2:] == ["--exec", "x"]
+    assert not any(a.startswith("--qemu-opt") for a in boot.vng_command(spec, "x", kvm=True))
+    assert not any(a.startswith("--qemu-opt")
+                   for a in boot.vng_command(GuestSpec(outdir=tmp_path), "x", kvm=False))
+
+
 def test_every_guest_runs_with_four_level_paging(tmp_path: Path) -> None:
     # 5-level paging makes KASAN report a false wild access at boot.
     for kvm in (True, False):

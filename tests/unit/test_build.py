@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from helpers import quiet_progress
 
-from kseries import build, kconfig
+from kseries import build, kconfig, paths
 from kseries.errors import KseriesError, UsageError
 from kseries.kconfig import Mismatch
 
@@ -216,3 +216,13 @@ def test_configure_refuses_a_bad_fragment_before_running_anything(tmp_path: Path
         build.configure(tmp_path / "linux", tmp_path / "out", [frag], progress,
                         tmp_path / "log")
     assert not (tmp_path / "out").exists()
+
+
+def test_kvm_fragment_comes_last_and_exists() -> None:
+    lay = paths.layout()
+    frags = lay.fragments(with_series=True, debug=True, kvm=True)
+    assert [f.name for f in frags] == ["base.config", "vhost-blk.config", "debug.config",
+                                       "kvm.config"]
+    merged = kconfig.load_fragments(frags)
+    assert merged["CONFIG_KVM"] == "y" and merged["CONFIG_KVM_AMD"] == "y"
+    assert "kvm.config" not in [f.name for f in lay.fragments(with_series=True)]

@@ -18,6 +18,7 @@ import git
 from . import boot, build, kunit_run, paths, pipeline, series, tree
 from .bench import cli as bench_cli
 from .errors import KseriesError, UsageError, git_failure, report
+from .l2 import cli as l2_cli
 from .progress import Progress
 from .qemu import cli as qemu_cli
 
@@ -53,8 +54,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     lay = _layout(args)
     tree.open_tree(lay.tree, lay.base)
-    frags = args.config or lay.fragments(with_series=not args.no_series, debug=not args.no_debug)
-    outdir = args.outdir or lay.dev_build("x86_64-debug" if not args.no_debug else "x86_64")
+    frags = args.config or lay.fragments(with_series=not args.no_series, debug=not args.no_debug,
+                                         kvm=args.kvm)
+    name = "x86_64-debug" if not args.no_debug else "x86_64"
+    outdir = args.outdir or lay.dev_build(f"{name}-kvm" if args.kvm else name)
     res = build.build(lay.tree, outdir, frags, Progress())
     print(f"built {res.release} in {res.outdir} ({res.steps} steps, {res.seconds:.0f}s)")
     print(f"boot it: kseries run --outdir {res.outdir} -- COMMAND")
@@ -94,7 +97,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     outdir = args.outdir or newest_build(lay)
     spec = boot.GuestSpec(outdir=outdir, cpus=args.cpus, memory=args.memory,
                           append=args.append, cwd=lay.root, timeout=args.timeout,
-                          rwdirs=tuple(args.rwdir))
+                          rwdirs=tuple(args.rwdir),
+                          single_thread_tcg=args.tcg_single_thread)
     log = args.console_log or lay.work / "logs" / "run-console.log"
     res = boot.run(spec, command, log, Progress())
     sys.stdout.write(res.output)
@@ -165,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="config fragment (repeatable; default: the project's)")
     p.add_argument("--no-debug", action="store_true", help="leave out debug.config")
     p.add_argument("--no-series", action="store_true", help="leave out vhost-blk.config")
+    p.add_argument("--kvm", action="store_true",
+                   help="add kvm.config, for a VM that runs L2 guests (tests/guest/test_l2.py; "
+                        "default O=build/dev-x86_64-debug-kvm)")
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("kunit", help="run KUnit with the tree's kunit.py")
@@ -185,11 +192,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rwdir", type=Path, action="append", default=[])
     p.add_argument("--timeout", type=int, default=900)
     p.add_argument("--console-log", type=Path, default=None)
+    p.add_argument("--tcg-single-thread", action="store_true",
+                   help="under TCG, run the vCPUs in turn on one host thread (for guests "
+                        "that run KVM guests: see boot.py)")
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="command to run in the guest")
     p.set_defaults(func=cmd_run)
 
     bench_cli.register(sub, _common)
     qemu_cli.register(sub)
+    l2_cli.register(sub)
     return parser
 
 

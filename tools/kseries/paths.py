@@ -59,6 +59,15 @@ class Layout:
         return self.work / "qemu"
 
     @property
+    def l2_build(self) -> Path:
+        """The L2 guest's vmlinuz and initrd.img (``kseries l2 build``)."""
+        return self.work / "l2"
+
+    @property
+    def l2_manifest(self) -> Path:
+        return self.root / "l2-guest" / "manifest.toml"
+
+    @property
     def configs(self) -> Path:
         return self.root / "kernel-tree" / "configs"
 
@@ -66,12 +75,14 @@ class Layout:
     def kunit(self) -> Path:
         return self.root / "kunit"
 
-    def fragments(self, with_series: bool, debug: bool = True) -> list[Path]:
+    def fragments(self, with_series: bool, debug: bool = True, kvm: bool = False) -> list[Path]:
         names = ["base.config"]
         if with_series:
             names.append("vhost-blk.config")
         if debug:
             names.append("debug.config")
+        if kvm:
+            names.append("kvm.config")
         return [self.configs / name for name in names]
 
 

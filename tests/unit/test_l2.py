@@ -1,0 +1,243 @@
+"""kseries.l2: the L2 guest's manifest, module order, ldd parsing and image build."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kseries import deb as debs
+from kseries.errors import InfraError, UsageError
+from kseries.l2 import image, libs, manifest, modules
+from kseries.progress import Progress
+
+RELEASE = "6.1.0-99-amd64"
+PACKAGE = "linux-image-6.1.0-99-amd64-unsigned"
+VERSION = "6.1.999-1"
+
+
+def write_manifest(root: Path, sha: str = "0" * 64, **overrides: str) -> Path:
+    fields = {
+        "package": f'"{PACKAGE}"', "debian_version": f'"{VERSION}"',
+        "release": f'"{RELEASE}"', "sha256": f'"{sha}"',
+        "modules": '["virtio_blk", "ext4"]',
+        "busybox": '"/usr/bin/env"', "programs": '["/usr/bin/env"]',
+        "links": '{ "/usr/sbin/mkfs.ext4" = "mke2fs" }',
+    }
+    fields.update(overrides)
+    kernel = "\n".join(f"{k} = {fields[k]}" for k in
+                       ("package", "debian_version", "release", "sha256", "modules"))
+    initramfs = "\n".join(f"{k} = {fields[k]}" for k in ("busybox", "programs", "links"))
+    path = root / "l2-guest" / "manifest.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"[kernel]\n{kernel}\n\n[initramfs]\n{initramfs}\n")
+    (path.parent / "init").write_text("#!/bin/busybox sh\necho L2: done failed=0\n")
+    return path
+
+
+def test_manifest_loads(tmp_path: Path) -> None:
+    man = manifest.load(write_manifest(tmp_path))
+    assert man.pin.spec == f"{PACKAGE}={VERSION}"
+    assert man.pin.file_name == f"{PACKAGE}_{VERSION}_amd64.deb"
+    assert man.modules == ("virtio_blk", "ext4")
+    assert man.links == {"/usr/sbin/mkfs.ext4": "mke2fs"}
+    assert man.init == tmp_path / "l2-guest" / "init"
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ({"sha256": '"abc"'}, "sha256 is not 64"),
+    ({"modules": "[]"}, "modules is missing"),
+    ({"programs": '["fio"]'}, "not an absolute path"),
+    ({"links": '{ "mkfs.ext4" = "/usr/sbin/mke2fs" }'}, "links must map"),
+    ({"release": '""'}, "release is missing"),
+])
+def test_manifest_errors_name_the_field(tmp_path: Path, override: dict[str, str],
+                                        message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        manifest.load(write_manifest(tmp_path, **override))
+
+
+def test_manifest_missing_and_broken(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="does not exist"):
+        manifest.load(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[kernel\n")
+    with pytest.raises(UsageError, match="not valid TOML"):
+        manifest.load(bad)
+    bad.write_text("[kernel]\n")
+    with pytest.raises(UsageError, match=r"\[initramfs\]"):
+        manifest.load(bad)
+
+
+def test_epoch_is_escaped_in_the_file_name() -> None:
+    pin = debs.Pin("qemu", "1:10.0.2+ds-2", "0" * 64, "amd64", Path("m.toml"))
+    assert pin.file_name == "qemu_1%3a10.0.2+ds-2_amd64.deb"
+
+
+DEPS = {
+    "ext4": ["mbcache", "jbd2", "crc16"], "jbd2": [], "mbcache": [], "crc16": [],
+    "virtio_blk": ["virtio", "virtio_ring"], "virtio": [], "virtio_ring": [],
+    "virtio_pci": ["virtio_pci_modern_dev", "virtio", "virtio_ring"],
+    "virtio_pci_modern_dev": [],
+}
+
+
+def _available() -> dict[str, Path]:
+    return {name: Path(f"{name}.ko") for name in DEPS}
+
+
+def _depends(path: Path) -> list[str]:
+    return DEPS[path.name.removesuffix(".ko")]
+
+
+def test_load_order_puts_dependencies_first_once() -> None:
+    order = modules.load_order(["virtio_pci", "virtio_blk", "ext4"], _available(), _depends)
+    assert len(order) == len(set(order)) == len(DEPS)
+    for name, deps in DEPS.items():
+        for dep in deps:
+            assert order.index(dep) < order.index(name), (dep, name)
+
+
+def test_load_order_accepts_dashes() -> None:
+    assert modules.load_order(["virtio-ring"], _available(), _depends) == ["virtio_ring"]
+
+
+def test_load_order_names_a_missing_module_and_who_needs_it() -> None:
+    available = _available()
+    del available["jbd2"]
+    with pytest.raises(UsageError, match=r"no module jbd2 \(needed by ext4"):
+        modules.load_order(["ext4"], available, _depends)
+
+
+def test_load_order_refuses_a_cycle() -> None:
+    deps = {"a": ["b"], "b": ["a"]}
+    with pytest.raises(UsageError, match="cycle"):
+        modules.load_order(["a"], {"a": Path("a.ko"), "b": Path("b.ko")},
+                           lambda p: deps[p.stem])
+
+
+LDD = """\
+\tlinux-vdso.so.1 (0x00007ffd6a5f3000)
+\tlibz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x00007f2b1c0a0000)
+\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f2b1bebf000)
+\t/lib64/ld-linux-x86-64.so.2 (0x00007f2b1c0e0000)
+"""
+
+
+def test_parse_ldd() -> None:
+    assert libs.parse_ldd(LDD, Path("/usr/bin/fio")) == [
+        Path("/lib/x86_64-linux-gnu/libz.so.1"), Path("/lib/x86_64-linux-gnu/libc.so.6"),
+        Path("/lib64/ld-linux-x86-64.so.2")]
+
+
+def test_parse_ldd_missing_library_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match=r"needs librbd\.so\.1, which is not installed"):
+        libs.parse_ldd("\tlibrbd.so.1 => not found\n", Path("/usr/bin/fio"))
+
+
+def test_shared_libs_of_a_real_program() -> None:
+    found = libs.shared_libs(Path("/usr/bin/env"))
+    assert any(p.name.startswith("libc.so") for p in found)
+    with pytest.raises(UsageError, match="does not exist"):
+        libs.shared_libs(Path("/nonexistent/fio"))
+
+
+def _fake_deb(root: Path) -> Path:
+    pkg = root / "pkg"
+    (pkg / "DEBIAN").mkdir(parents=True)
+    (pkg / "DEBIAN" / "control").write_text(
+        f"Package: {PACKAGE}\nVersion: {VERSION}\nArchitecture: amd64\n"
+        "Maintainer: Test <test@example.org>\nDescription: fake kernel image\n")
+    (pkg / "boot").mkdir()
+    (pkg / "boot" / f"vmlinuz-{RELEASE}").write_bytes(b"fake bzImage")
+    moddir = pkg / "lib" / "modules" / RELEASE / "kernel"
+    for sub, name in (("drivers/block", "virtio_blk"), ("drivers/virtio", "virtio"),
+                      ("fs/ext4", "ext4"), ("fs/jbd2", "jbd2")):
+        (moddir / sub).mkdir(parents=True, exist_ok=True)
+        (moddir / sub / f"{name}.ko").write_bytes(name.encode())
+    deb = root / f"{PACKAGE}_{VERSION}_amd64.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "-b", str(pkg), str(deb)],
+                   check=True, capture_output=True)
+    return deb
+
+
+FAKE_DEPS = {"virtio_blk": ["virtio"], "virtio": [], "ext4": ["jbd2"], "jbd2": []}
+
+
+def _cpio_names(initrd: Path) -> dict[str, bytes]:
+    raw = subprocess.run(["zstd", "-dc", str(initrd)], capture_output=True, check=True).stdout
+    out = initrd.parent / "unpacked"
+    out.mkdir()
+    subprocess.run(["cpio", "-id", "--quiet"], input=raw, cwd=out, check=True)
+    return {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*")
+            if p.is_file() and not p.is_symlink()}
+
+
+def test_image_build_and_stamp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    deb = _fake_deb(tmp_path)
+    sha = hashlib.sha256(deb.read_bytes()).hexdigest()
+    man = manifest.load(write_manifest(tmp_path, sha))
+    man.cache.mkdir()
+    deb.rename(man.cache / deb.name)
+    monkeypatch.setattr(modules, "modinfo_depends",
+                        lambda p: FAKE_DEPS[p.name.removesuffix(".ko")])
+    outdir = tmp_path / "build" / "l2"
+    img = image.build(man, outdir, Progress(quiet=True))
+    assert img.rebuilt
+    assert img.modules == ("virtio", "virtio_blk", "jbd2", "ext4")
+    assert img.vmlinuz.read_bytes() == b"fake bzImage"
+    files = _cpio_names(img.initrd)
+    assert files["modules.order"] == b"virtio\nvirtio_blk\njbd2\next4\n"
+    assert files["lib/modules/ext4.ko"] == b"ext4"
+    assert files["init"].startswith(b"#!/bin/busybox sh")
+    assert "bin/busybox" in files and "usr/bin/env" in files
+    assert any(name.startswith("lib") and "libc.so" in name for name in files)
+    assert (outdir / "unpacked" / "usr" / "sbin" / "mkfs.ext4").is_symlink()
+
+    again = image.build(man, outdir, Progress(quiet=True))
+    assert not again.rebuilt and again.modules == img.modules
+    man.init.write_text("#!/bin/busybox sh\necho changed\n")
+    assert image.build(man, outdir, Progress(quiet=True)).rebuilt
+
+
+def test_image_wrong_release_names_the_fix(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    deb = _fake_deb(tmp_path)
+    sha = hashlib.sha256(deb.read_bytes()).hexdigest()
+    man = manifest.load(write_manifest(tmp_path, sha, release='"6.1.0-98-amd64"'))
+    man.cache.mkdir()
+    deb.rename(man.cache / deb.name)
+    with pytest.raises(UsageError, match=r"has no boot/vmlinuz-6\.1\.0-98-amd64"):
+        image.build(man, tmp_path / "out", Progress(quiet=True))
+
+
+def test_download_of_a_vanished_version_lists_what_debian_offers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[list[str]] = []
+
+    def fake_run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        calls.append(cmd)
+        if cmd[0] == "apt-cache":
+            out = f" {PACKAGE} | 6.1.1000-1 | http://deb.debian.org/debian bookworm/main\n"
+            return subprocess.CompletedProcess(cmd, 0, out, "")
+        return subprocess.CompletedProcess(cmd, 100, "", "E: Version '6.1.999-1' not found")
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
+    pin = debs.Pin(PACKAGE, VERSION, "0" * 64, "amd64", tmp_path / "manifest.toml")
+    with pytest.raises(UsageError, match=r"no longer offers .* the mirror has 6\.1\.1000-1"):
+        debs.download(pin, tmp_path / "cache", Progress(quiet=True))
+    assert calls[0] == ["apt-get", "download", f"{PACKAGE}={VERSION}"]
+
+    def failing_run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        if cmd[0] == "apt-cache":
+            out = f" {PACKAGE} | {VERSION} | http://deb.debian.org/debian bookworm/main\n"
+            return subprocess.CompletedProcess(cmd, 0, out, "")
+        return subprocess.CompletedProcess(cmd, 100, "", "E: Failed to fetch: timeout")
+
+    monkeypatch.setattr(subprocess, "run", failing_run)
+    with pytest.raises(InfraError, match="Failed to fetch"):
+        debs.download(pin, tmp_path / "cache", Progress(quiet=True))
