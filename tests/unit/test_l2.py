@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from kseries import deb as debs
+from kseries.bench import l2 as bench_l2
 from kseries.errors import InfraError, UsageError
-from kseries.l2 import image, libs, manifest, modules
+from kseries.l2 import guest, image, libs, manifest, modules
 from kseries.progress import Progress
 
 RELEASE = "6.1.0-99-amd64"
@@ -241,3 +242,44 @@ def test_download_of_a_vanished_version_lists_what_debian_offers(
     monkeypatch.setattr(subprocess, "run", failing_run)
     with pytest.raises(InfraError, match="Failed to fetch"):
         debs.download(pin, tmp_path / "cache", Progress(quiet=True))
+
+
+def test_guest_command_boots_the_l2_kernel_under_kvm() -> None:
+    img = guest.Images(Path("/q/qemu-system-x86_64"), Path("/l2/vmlinuz"), Path("/l2/initrd"))
+    cmd = guest.command(img, "l2.serial=s", ["vhost-blk-pci,path=/dev/ram0"], cpus=2)
+    assert cmd[0] == "/q/qemu-system-x86_64"
+    assert cmd[cmd.index("-accel") + 1] == "kvm"
+    assert cmd[cmd.index("-kernel") + 1] == "/l2/vmlinuz"
+    assert cmd[cmd.index("-append") + 1].endswith("l2.serial=s")
+    assert "console=ttyS0" in cmd[cmd.index("-append") + 1]
+    assert cmd[-2:] == ["-device", "vhost-blk-pci,path=/dev/ram0"]
+    assert "-no-reboot" in cmd
+    assert "-no-reboot" not in guest.command(img, "", [], reboot=True)
+
+
+def test_bench_backends_share_one_device() -> None:
+    for backend in bench_l2.BACKENDS:
+        extra, devices = bench_l2._qemu_args(backend, "/dev/nullb0", 2)
+        text = " ".join(extra + devices)
+        if backend == "vhost-user-blk":
+            assert "vhost-user-blk-pci" in text and bench_l2.SOCKET in text
+            assert "share=on" in text  # the daemon maps the guest's memory
+        else:
+            assert "/dev/nullb0" in text
+        assert "num-queues" in text
+    _, mapped = bench_l2._qemu_args("virtio-blk vq-mapping", "/dev/nullb0", 2)
+    assert '"iothread-vq-mapping":[{"iothread":"io0"},{"iothread":"io1"}]' in mapped[0]
+    extra, _ = bench_l2._qemu_args("virtio-blk", "/dev/nullb0", 1)
+    assert "aio=io_uring" in " ".join(extra) and "cache.direct=on" in " ".join(extra)
+
+
+def test_bench_table_ratios_are_vhost_blk_over_each() -> None:
+    points = [bench_l2.Point(b, "randread", 1, iops, 10.0)
+              for b, iops in zip(bench_l2.BACKENDS, (100.0, 200.0, 400.0, 200.0), strict=True)]
+    points.append(bench_l2.Point("virtio-blk", "randwrite", 32, 50.0, 10.0))
+    text = bench_l2.table(points)
+    row = next(line for line in text.splitlines() if line.startswith("| randread | 1 |"))
+    assert row.split("|")[3:-1] == [" 100 ", " 200 ", " 400 ", " 200 ", " 2.00 ", " 1.00 ",
+                                    " 0.50 "]
+    missing = next(line for line in text.splitlines() if line.startswith("| randwrite"))
+    assert "FAILED" in missing and missing.rstrip(" |").endswith("-")
