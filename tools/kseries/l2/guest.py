@@ -80,8 +80,8 @@ class Images:
 
 
 def command(img: Images, append: str, devices: list[str], cpus: int = 2,
-            memory: str = "512", reboot: bool = False, extra: list[str] | None = None
-            ) -> list[str]:
+            memory: str = "512", reboot: bool = False, extra: list[str] | None = None,
+            quiet: bool = True) -> list[str]:
     """The QEMU command line: the L2 kernel, its serial console on stdout."""
     cmd = [str(img.qemu)]
     for fw in FIRMWARE:
@@ -89,7 +89,7 @@ def command(img: Images, append: str, devices: list[str], cpus: int = 2,
     cmd += ["-accel", "kvm", "-cpu", "host", "-smp", str(cpus), "-m", memory,
             "-nodefaults", "-nographic", "-serial", "stdio", "-monitor", "none",
             "-kernel", str(img.vmlinuz), "-initrd", str(img.initrd),
-            "-append", f"console=ttyS0 quiet panic=-1 {append}".strip()]
+            "-append", f"console=ttyS0 {'quiet ' if quiet else ''}panic=-1 {append}".strip()]
     if not reboot:
         cmd.append("-no-reboot")
     cmd += extra or []
