@@ -1,0 +1,234 @@
+"""fio inside one L2 guest against four virtio-blk back ends, side by side.
+
+Run inside the project's VM (a kernel with KVM, see tests/guest/test_l2.py):
+
+  python -m kseries.bench.l2 --out DIR [--runtime 5] [--queues 1]
+
+The L2 guest (``kseries l2 build``) boots once per back end and runs fio
+4 KiB randread and randwrite at iodepth 1, 32 and 128 on its virtio disk
+(l2-guest/init, mode "bench").  Every back end serves the same null_blk
+(memory_backed=0: the figures are the cost of the path):
+
+- virtio-blk: QEMU's userspace device, aio=io_uring, cache=none, an iothread;
+- virtio-blk vq-mapping: the same with iothread-vq-mapping, an iothread a queue;
+- vhost-user-blk: qemu-storage-daemon (the same QEMU build) over a unix socket;
+- vhost-blk: vhost-blk-pci, the kernel serving the virtqueues, a worker a queue.
+
+It prints the IOPS table and vhost-blk's ratio to each other back end,
+and writes results.json and table.md (and plot.png with matplotlib) to
+DIR.  Under TCG, and L2 under nested SVM on TCG, only ratios within one
+run mean anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .. import paths
+from ..l2 import guest
+from ..l2.image import outputs
+from ..qemu.build import binaries
+from .guest import null_blk
+
+SOCKET = "/tmp/kseries-l2-vub.sock"
+BENCH = re.compile(r"L2: bench (\S+) (\d+) ([\d.]+) ([\d.]+)")
+BACKENDS = ("virtio-blk", "virtio-blk vq-mapping", "vhost-user-blk", "vhost-blk")
+
+
+@dataclass(frozen=True)
+class Point:
+    backend: str
+    rw: str
+    iodepth: int
+    iops: float
+    lat_us: float
+
+
+def _say(msg: str) -> None:
+    print(f"[bench-l2 {time.monotonic():8.1f}] {msg}", flush=True)
+
+
+def _qemu_args(backend: str, dev: str, queues: int) -> tuple[list[str], list[str]]:
+    """(extra QEMU options, -device values) for one back end."""
+    blockdev = ["-blockdev", f"driver=host_device,node-name=d0,filename={dev},"
+                "cache.direct=on,aio=io_uring"]
+    if backend == "virtio-blk":
+        return ([*blockdev, "-object", "iothread,id=io0"],
+                [f"virtio-blk-pci,drive=d0,iothread=io0,num-queues={queues}"])
+    if backend == "virtio-blk vq-mapping":
+        threads = [f"io{i}" for i in range(queues)]
+        extra = list(blockdev)
+        for t in threads:
+            extra += ["-object", f"iothread,id={t}"]
+        mapping = ",".join(f'{{"iothread":"{t}"}}' for t in threads)
+        return (extra, [f'{{"driver":"virtio-blk-pci","drive":"d0","num-queues":{queues},'
+                        f'"iothread-vq-mapping":[{mapping}]}}'])
+    if backend == "vhost-user-blk":
+        return (["-object", "memory-backend-memfd,id=mem,size=512M,share=on",
+                 "-machine", "memory-backend=mem", "-chardev", f"socket,id=c0,path={SOCKET}"],
+                [f"vhost-user-blk-pci,chardev=c0,num-queues={queues}"])
+    return ([], [f"vhost-blk-pci,path={dev},num-queues={queues},worker-per-virtqueue=on"])
+
+
+@contextlib.contextmanager
+def _storage_daemon(qsd: Path, dev: str, queues: int) -> Iterator[None]:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(SOCKET)
+    proc = subprocess.Popen(
+        [str(qsd), "--blockdev", f"driver=host_device,node-name=d0,filename={dev},"
+         "cache.direct=on,aio=io_uring",
+         "--export", f"type=vhost-user-blk,id=e0,node-name=d0,writable=on,"
+         f"num-queues={queues},addr.type=unix,addr.path={SOCKET}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while not os.path.exists(SOCKET) and proc.poll() is None:
+            if time.monotonic() > deadline:
+                raise RuntimeError("qemu-storage-daemon made no socket in 90 s")
+            time.sleep(0.1)
+        if proc.poll() is not None:
+            out = proc.stdout.read() if proc.stdout else ""
+            raise RuntimeError(f"qemu-storage-daemon exited {proc.returncode}: {out[-300:]}")
+        yield
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def run_backend(img: guest.Images, qsd: Path, backend: str, dev: str, queues: int,
+                runtime: int, iodepths: list[int]) -> list[Point]:
+    extra, devices = _qemu_args(backend, dev, queues)
+    append = (f"l2.mode=bench l2.dev=vda l2.runtime={runtime} l2.numjobs={queues} "
+              f"l2.iodepths={','.join(map(str, iodepths))} l2.rws=randread,randwrite")
+    cmd = guest.command(img, append, devices, cpus=max(2, queues), extra=extra)
+    points: list[Point] = []
+    with contextlib.ExitStack() as stack:
+        if backend == "vhost-user-blk":
+            stack.enter_context(_storage_daemon(qsd, dev, queues))
+        run = stack.enter_context(guest.start(cmd))
+        deadline = time.monotonic() + 300 + 2 * len(iodepths) * (runtime + 30)
+        while (line := run.next_line(deadline)) is not None:
+            if m := BENCH.search(line):
+                rw, qd, iops, lat = m.groups()
+                points.append(Point(backend, rw, int(qd), float(iops), float(lat)))
+                _say(f"{backend}: {rw} iodepth {qd}: {float(iops):,.0f} IOPS")
+            elif "L2: FAIL" in line or "L2: done" in line:
+                _say(f"{backend}: {line.strip()}")
+        run.save(f"bench-{backend.replace(' ', '-')}")
+        if run.proc.wait(timeout=60) != 0:
+            _say(f"{backend}: QEMU exited {run.proc.returncode}\n{run.tail(20)}")
+    return points
+
+
+def table(points: list[Point]) -> str:
+    by = {(p.backend, p.rw, p.iodepth): p for p in points}
+    keys = sorted({(p.rw, p.iodepth) for p in points})
+    head = "| rw | iodepth | " + " | ".join(BACKENDS) + " | " + " | ".join(
+        f"vhost-blk / {b}" for b in BACKENDS[:-1]) + " |"
+    lines = [head, "|" + "---|" * (2 + 2 * len(BACKENDS) - 1)]
+    for rw, qd in keys:
+        iops = [by.get((b, rw, qd)) for b in BACKENDS]
+        cells = [f"{p.iops:,.0f}" if p else "FAILED" for p in iops]
+        vb = iops[-1]
+        ratios = [f"{vb.iops / p.iops:.2f}" if vb and p and p.iops else "-" for p in iops[:-1]]
+        lines.append(f"| {rw} | {qd} | " + " | ".join(cells + ratios) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(points: list[Point], dest: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    keys = sorted({(p.rw, p.iodepth) for p in points})
+    by = {(p.backend, p.rw, p.iodepth): p.iops for p in points}
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    width = 0.8 / len(BACKENDS)
+    for i, backend in enumerate(BACKENDS):
+        ax.bar([k + i * width for k in range(len(keys))],
+               [by.get((backend, rw, qd), 0) for rw, qd in keys], width, label=backend)
+    ax.set_xticks([k + 0.4 - width / 2 for k in range(len(keys))],
+                  [f"{rw}\nqd {qd}" for rw, qd in keys])
+    ax.set_ylabel("IOPS (fio in the L2 guest, 4 KiB)")
+    ax.set_title("One L2 guest, four back ends, one null_blk (nested SVM on TCG: "
+                 "ratios only)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(dest, dpi=100)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m kseries.bench.l2", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, required=True, help="directory for the results")
+    ap.add_argument("--runtime", type=int, default=5, help="seconds per fio run (after 1 s)")
+    ap.add_argument("--queues", type=int, default=1, help="virtqueues and fio jobs")
+    ap.add_argument("--iodepths", default="1,32,128")
+    ap.add_argument("--backends", default=",".join(BACKENDS))
+    args = ap.parse_args(argv)
+    if not os.path.exists("/dev/kvm"):
+        print("bench-l2: no /dev/kvm: boot a kernel built with `kseries build --kvm`",
+              file=sys.stderr)
+        return 2
+    backends = [b for b in args.backends.split(",") if b]
+    unknown = [b for b in backends if b not in BACKENDS]
+    if unknown:
+        print(f"bench-l2: unknown back end {unknown[0]!r}; choose from {', '.join(BACKENDS)}",
+              file=sys.stderr)
+        return 2
+    lay = paths.layout()
+    bins = binaries(lay.qemu_build)
+    vmlinuz, initrd = outputs(lay.l2_build)
+    for f in (bins["qemu-system-x86_64"], bins["qemu-storage-daemon"], vmlinuz, initrd):
+        if not f.is_file():
+            print(f"bench-l2: {f} is missing: run `kseries qemu build` and `kseries l2 build`",
+                  file=sys.stderr)
+            return 2
+    img = guest.Images(bins["qemu-system-x86_64"], vmlinuz, initrd)
+    iodepths = [int(x) for x in args.iodepths.split(",")]
+    args.out.mkdir(parents=True, exist_ok=True)
+    points: list[Point] = []
+    with guest.static_keys_held(), null_blk(4096, max(2, args.queues)) as dev:
+        _say(f"null_blk {dev}; back ends: {', '.join(backends)}")
+        for backend in backends:
+            t0 = time.monotonic()
+            try:
+                points += run_backend(img, bins["qemu-storage-daemon"], backend, dev,
+                                      args.queues, args.runtime, iodepths)
+            except (RuntimeError, AssertionError) as exc:
+                _say(f"{backend}: FAILED: {str(exc)[-500:]}")
+            _say(f"{backend}: {time.monotonic() - t0:.0f} s")
+    text = table(points)
+    print(text)
+    (args.out / "table.md").write_text(text)
+    (args.out / "results.json").write_text(json.dumps(
+        {"queues": args.queues, "runtime": args.runtime,
+         "points": [asdict(p) for p in points]}, indent=1) + "\n")
+    if plot(points, args.out / "plot.png"):
+        _say(f"plot: {args.out / 'plot.png'}")
+    expected = len(backends) * len(iodepths) * 2
+    return 0 if len(points) == expected else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
