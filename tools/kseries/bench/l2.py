@@ -123,6 +123,7 @@ def run_backend(img: guest.Images, qsd: Path, backend: str, dev: str, queues: in
             stack.enter_context(_storage_daemon(qsd, dev, queues))
         run = stack.enter_context(guest.start(cmd))
         deadline = time.monotonic() + 300 + 2 * len(iodepths) * (runtime + 30)
+        stack.callback(run.save, f"bench-{backend.replace(' ', '-')}")
         while (line := run.next_line(deadline)) is not None:
             if m := BENCH.search(line):
                 rw, qd, iops, lat = m.groups()
@@ -130,7 +131,6 @@ def run_backend(img: guest.Images, qsd: Path, backend: str, dev: str, queues: in
                 _say(f"{backend}: {rw} iodepth {qd}: {float(iops):,.0f} IOPS")
             elif "L2: FAIL" in line or "L2: done" in line:
                 _say(f"{backend}: {line.strip()}")
-        run.save(f"bench-{backend.replace(' ', '-')}")
         if run.proc.wait(timeout=60) != 0:
             _say(f"{backend}: QEMU exited {run.proc.returncode}\n{run.tail(20)}")
     return points
