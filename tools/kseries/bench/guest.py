@@ -99,11 +99,12 @@ def _tail(text: str) -> str:
 
 
 @contextlib.contextmanager
-def storage_daemon(dev: str, queues: int) -> Iterator[subprocess.Popen[bytes]]:
+def storage_daemon(dev: str, queues: int, binary: str = "qemu-storage-daemon"
+                   ) -> Iterator[subprocess.Popen[bytes]]:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(SOCKET)
     log = open(f"/tmp/kseries-bench-qsd-{queues}.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(qsd_command(dev, SOCKET, queues), stdout=log,
+    proc = subprocess.Popen(qsd_command(dev, SOCKET, queues, binary), stdout=log,
                             stderr=subprocess.STDOUT)
     try:
         # Under TCG the daemon's start (libraries over 9p) takes seconds.

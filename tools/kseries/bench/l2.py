@@ -27,11 +27,8 @@ import contextlib
 import json
 import os
 import re
-import signal
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -39,9 +36,8 @@ from .. import paths
 from ..l2 import guest
 from ..l2.image import outputs
 from ..qemu.build import binaries
-from .guest import null_blk
+from .guest import SOCKET, null_blk, storage_daemon
 
-SOCKET = "/tmp/kseries-l2-vub.sock"
 BENCH = re.compile(r"L2: bench (\S+) (\d+) ([\d.]+) ([\d.]+)")
 BACKENDS = ("virtio-blk", "virtio-blk vq-mapping", "vhost-user-blk", "vhost-blk")
 
@@ -81,36 +77,6 @@ def _qemu_args(backend: str, dev: str, queues: int) -> tuple[list[str], list[str
     return ([], [f"vhost-blk-pci,path={dev},num-queues={queues},worker-per-virtqueue=on"])
 
 
-@contextlib.contextmanager
-def _storage_daemon(qsd: Path, dev: str, queues: int) -> Iterator[None]:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(SOCKET)
-    proc = subprocess.Popen(
-        [str(qsd), "--blockdev", f"driver=host_device,node-name=d0,filename={dev},"
-         "cache.direct=on,aio=io_uring",
-         "--export", f"type=vhost-user-blk,id=e0,node-name=d0,writable=on,"
-         f"num-queues={queues},addr.type=unix,addr.path={SOCKET}"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 90
-        while not os.path.exists(SOCKET) and proc.poll() is None:
-            if time.monotonic() > deadline:
-                raise RuntimeError("qemu-storage-daemon made no socket in 90 s")
-            time.sleep(0.1)
-        if proc.poll() is not None:
-            out = proc.stdout.read() if proc.stdout else ""
-            raise RuntimeError(f"qemu-storage-daemon exited {proc.returncode}: {out[-300:]}")
-        yield
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
 def run_backend(img: guest.Images, qsd: Path, backend: str, dev: str, queues: int,
                 runtime: int, iodepths: list[int]) -> list[Point]:
     extra, devices = _qemu_args(backend, dev, queues)
@@ -120,7 +86,7 @@ def run_backend(img: guest.Images, qsd: Path, backend: str, dev: str, queues: in
     points: list[Point] = []
     with contextlib.ExitStack() as stack:
         if backend == "vhost-user-blk":
-            stack.enter_context(_storage_daemon(qsd, dev, queues))
+            stack.enter_context(storage_daemon(dev, queues, str(qsd)))
         run = stack.enter_context(guest.start(cmd))
         deadline = time.monotonic() + 300 + 2 * len(iodepths) * (runtime + 30)
         stack.callback(run.save, f"bench-{backend.replace(' ', '-')}")

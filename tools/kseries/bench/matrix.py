@@ -189,9 +189,10 @@ def load_command(case: Case, settings: Settings, tool: str, dev: str = "",
                   "--runtime", str(settings.runtime), "--ramp", str(settings.ramp)]
 
 
-def qsd_command(dev: str, socket: str, queues: int) -> list[str]:
+def qsd_command(dev: str, socket: str, queues: int,
+                binary: str = "qemu-storage-daemon") -> list[str]:
     """qemu-storage-daemon exporting ``dev`` as vhost-user-blk (O_DIRECT, io_uring)."""
-    return ["qemu-storage-daemon",
+    return [binary,
             "--blockdev", f"driver=host_device,filename={dev},node-name=b,cache.direct=on,"
                           "aio=io_uring",
             "--export", f"type=vhost-user-blk,id=e,node-name=b,addr.type=unix,"
