@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -283,3 +284,52 @@ def test_bench_table_ratios_are_vhost_blk_over_each() -> None:
                                     " 0.50 "]
     missing = next(line for line in text.splitlines() if line.startswith("| randwrite"))
     assert "FAILED" in missing and missing.rstrip(" |").endswith("-")
+
+
+def _console(script: str) -> list[str | None] | guest.GuestReset:
+    """What next_line() gives for a "QEMU" that runs ``script``."""
+    got: list[str | None] = []
+    with guest.start(["sh", "-c", script]) as run:
+        deadline = time.monotonic() + 30
+        try:
+            while (line := run.next_line(deadline)) is not None:
+                got.append(line)
+        except guest.GuestReset as exc:
+            return exc
+    return [*got, None]
+
+
+def test_exit_0_before_init_is_a_guest_reset() -> None:
+    exc = _console("echo 'Asymmetric key parser registered'; exit 0")
+    assert isinstance(exc, guest.GuestReset)
+    assert "reset before its init ran" in str(exc) and "Asymmetric" in str(exc)
+
+
+def test_exit_after_init_or_with_an_error_is_not_a_reset() -> None:
+    assert _console("echo 'L2: up 3.2 s, 6.1'; echo 'L2: done failed=0'") == [
+        "L2: up 3.2 s, 6.1", "L2: done failed=0", None]
+    # QEMU failing (exit 1) before init is the caller's failure, not a reset.
+    assert _console("echo 'qemu: no such device'; exit 1") == ["qemu: no such device", None]
+
+
+def test_retry_on_reset_boots_once_more_and_says_so() -> None:
+    calls: list[int] = []
+    notes: list[str] = []
+
+    def once() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise guest.GuestReset("the L2 guest reset before its init ran, 80 s\ntail")
+        return "ok"
+
+    assert guest.retry_on_reset(once, notes.append) == "ok"
+    assert len(calls) == 2
+    assert notes == ["the L2 guest reset before its init ran, 80 s; booting it once more"]
+
+
+def test_a_second_reset_fails() -> None:
+    def once() -> str:
+        raise guest.GuestReset("reset again")
+
+    with pytest.raises(guest.GuestReset, match="reset again"):
+        guest.retry_on_reset(once, lambda _: None)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import re
@@ -53,6 +54,10 @@ class Point:
 
 def _say(msg: str) -> None:
     print(f"[bench-l2 {time.monotonic():8.1f}] {msg}", flush=True)
+
+
+def _say_for(backend: str, msg: str) -> None:
+    _say(f"{backend}: {msg}")
 
 
 def _qemu_args(backend: str, dev: str, queues: int) -> tuple[list[str], list[str]]:
@@ -88,7 +93,8 @@ def run_backend(img: guest.Images, qsd: Path, backend: str, dev: str, queues: in
         if backend == "vhost-user-blk":
             stack.enter_context(storage_daemon(dev, queues, str(qsd)))
         run = stack.enter_context(guest.start(cmd))
-        deadline = time.monotonic() + 300 + 2 * len(iodepths) * (runtime + 30)
+        # An L2 boot takes 3-4 minutes here; a fio run about runtime + 15 s.
+        deadline = time.monotonic() + 600 + 2 * len(iodepths) * (runtime + 60)
         stack.callback(run.save, f"bench-{backend.replace(' ', '-')}")
         while (line := run.next_line(deadline)) is not None:
             if m := BENCH.search(line):
@@ -97,8 +103,14 @@ def run_backend(img: guest.Images, qsd: Path, backend: str, dev: str, queues: in
                 _say(f"{backend}: {rw} iodepth {qd}: {float(iops):,.0f} IOPS")
             elif "L2: FAIL" in line or "L2: done" in line:
                 _say(f"{backend}: {line.strip()}")
-        if run.proc.wait(timeout=60) != 0:
-            _say(f"{backend}: QEMU exited {run.proc.returncode}\n{run.tail(20)}")
+        rc = run.proc.wait(timeout=60)
+        if rc != 0:
+            _say(f"{backend}: QEMU exited {rc}\n{run.tail(20)}")
+        elif not any("L2: done" in line for line in run.console):
+            # A reset (QEMU exits on it with -no-reboot) in the middle of the runs.
+            raise guest.GuestReset(f"the L2 guest reset after {len(points)} fio runs, "
+                                   f"{time.monotonic() - run.started:.0f} s after QEMU "
+                                   f"started\n{run.tail(10)}")
     return points
 
 
@@ -179,8 +191,9 @@ def main(argv: list[str] | None = None) -> int:
         for backend in backends:
             t0 = time.monotonic()
             try:
-                points += run_backend(img, bins["qemu-storage-daemon"], backend, dev,
-                                      args.queues, args.runtime, iodepths)
+                once = functools.partial(run_backend, img, bins["qemu-storage-daemon"],
+                                         backend, dev, args.queues, args.runtime, iodepths)
+                points += guest.retry_on_reset(once, functools.partial(_say_for, backend))
             except (RuntimeError, AssertionError) as exc:
                 _say(f"{backend}: FAILED: {str(exc)[-500:]}")
             _say(f"{backend}: {time.monotonic() - t0:.0f} s")

@@ -15,9 +15,12 @@ import struct
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 # Debian's seabios and qemu-system-data (installed with qemu-system-x86):
 # bios-256k.bin, linuxboot_dma.bin, kvmvapic.bin.
@@ -72,6 +75,17 @@ class GuestTimeout(AssertionError):
     """The guest printed nothing more before the deadline, or panicked."""
 
 
+class GuestReset(AssertionError):
+    """QEMU exited 0 before the L2 init printed "L2: up".
+
+    With -no-reboot, QEMU exits when the guest resets; before init the
+    guest has not loaded virtio_blk, and vhost-blk has served nothing (QEMU
+    starts the vhost device when the driver sets DRIVER_OK).  Under nested
+    SVM on TCG, about one L2 boot in ten ended so, with nothing on the
+    console: a triple fault in the L2 kernel's early boot.
+    """
+
+
 @dataclass(frozen=True)
 class Images:
     qemu: Path
@@ -114,18 +128,27 @@ class Run:
         self.lines.put(None)
 
     def next_line(self, deadline: float) -> str | None:
-        """The next console line; None at EOF; GuestTimeout at the deadline."""
+        """The next console line; None at EOF; GuestTimeout at the deadline;
+        GuestReset when QEMU ends (exit 0) before the guest's init ran."""
         left = deadline - time.monotonic()
         try:
             line = self.lines.get(timeout=max(left, 0.001))
         except queue.Empty:
             raise GuestTimeout(f"the L2 guest timed out\n{self.tail()}") from None
-        if line is not None:
+        if line is None:
+            if not self.reached_init() and self.proc.wait(timeout=60) == 0:
+                raise GuestReset(f"the L2 guest reset before its init ran, "
+                                 f"{time.monotonic() - self.started:.0f} s after QEMU "
+                                 f"started\n{self.tail(10)}")
+        else:
             self.console.append(line)
             if "Kernel panic" in line:
                 self.proc.kill()
                 raise GuestTimeout(f"the L2 kernel panicked\n{self.tail()}")
         return line
+
+    def reached_init(self) -> bool:
+        return any("L2: up " in line for line in self.console)
 
     def tail(self, n: int = 60) -> str:
         return "\n".join(self.console[-n:])
@@ -135,6 +158,18 @@ class Run:
         logs = os.environ.get("KSERIES_L2_LOGS")
         if logs:
             Path(logs, f"{name}.log").write_text("\n".join(self.console) + "\n")
+
+
+def retry_on_reset(run_once: Callable[[], T], note: Callable[[str], None]) -> T:
+    """run_once(), and once more if its guest reset before init (GuestReset).
+
+    The retry is reported through note(); a second reset fails the caller.
+    """
+    try:
+        return run_once()
+    except GuestReset as exc:
+        note(f"{str(exc).splitlines()[0]}; booting it once more")
+    return run_once()
 
 
 def vhost_workers(pid: int) -> list[str]:
