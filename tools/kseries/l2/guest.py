@@ -160,15 +160,18 @@ class Run:
             Path(logs, f"{name}.log").write_text("\n".join(self.console) + "\n")
 
 
-def retry_on_reset(run_once: Callable[[], T], note: Callable[[str], None]) -> T:
-    """run_once(), and once more if its guest reset before init (GuestReset).
+def retry_on_reset(run_once: Callable[[], T], note: Callable[[str], None],
+                   attempts: int = 2) -> T:
+    """run_once(), booting again while its guest resets (GuestReset), at most
+    ``attempts`` boots in all.
 
-    The retry is reported through note(); a second reset fails the caller.
+    Each retry is reported through note(); the last reset fails the caller.
     """
-    try:
-        return run_once()
-    except GuestReset as exc:
-        note(f"{str(exc).splitlines()[0]}; booting it once more")
+    for attempt in range(1, attempts):
+        try:
+            return run_once()
+        except GuestReset as exc:
+            note(f"{str(exc).splitlines()[0]}; boot {attempt + 1} of {attempts}")
     return run_once()
 
 
