@@ -112,8 +112,11 @@ _nullb_seq = 0
 
 @contextlib.contextmanager
 def null_blk(size_mb: int = 64, blocksize: int = 512, discard: bool = True,
-             badblocks: list[str] | None = None) -> Iterator[Backend]:
-    """A memory-backed null_blk device made through configfs."""
+             badblocks: list[str] | None = None, cache_mb: int = 0,
+             zoned: bool = False) -> Iterator[Backend]:
+    """A memory-backed null_blk device made through configfs; ``cache_mb``
+    gives it a volatile write cache (and FUA) of that size, ``zoned`` makes
+    it a zoned device (CONFIG_BLK_DEV_ZONED)."""
     global _nullb_seq
     _configfs()
     _nullb_seq += 1
@@ -121,7 +124,10 @@ def null_blk(size_mb: int = 64, blocksize: int = 512, discard: bool = True,
     node.mkdir()
     try:
         for attr, value in [("size", size_mb), ("blocksize", blocksize),
-                            ("memory_backed", 1), ("discard", int(discard))]:
+                            ("memory_backed", 1), ("discard", int(discard)),
+                            ("cache_size", cache_mb), ("zoned", int(zoned)),
+                            # Zones of 4 MiB: the default (256 MiB) is larger than the disk.
+                            ("zone_size", 4)]:
             (node / attr).write_text(f"{value}\n")
         for bad in badblocks or []:
             (node / "badblocks").write_text(f"{bad}\n")
@@ -142,6 +148,27 @@ def null_blk(size_mb: int = 64, blocksize: int = 512, discard: bool = True,
         with contextlib.suppress(OSError):
             (node / "power").write_text("0\n")
         node.rmdir()
+
+
+@contextlib.contextmanager
+def dm_delay(under: Backend, ms: int) -> Iterator[Backend]:
+    """A dm-delay device over ``under``: every bio is held ``ms`` milliseconds."""
+    name = f"vblk-delay-{os.getpid()}"
+    table = f"0 {under.size // 512} delay {os.path.realpath(under.path)} 0 {ms}"
+    done = subprocess.run(["dmsetup", "create", name, "--table", table],
+                          capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise AssertionError(f"dmsetup create {name}: {done.stderr.strip()} "
+                             "(CONFIG_DM_DELAY=y is expected)")
+    try:
+        # No udev in the VM, so no /dev/mapper link: devtmpfs has /dev/dm-N.
+        info = subprocess.run(["dmsetup", "info", "-c", "--noheadings", "-o", "blkdevname",
+                               name], capture_output=True, text=True, check=True)
+        with open_bdev("dm-delay", f"/dev/{info.stdout.strip()}") as be:
+            yield be
+    finally:
+        subprocess.run(["dmsetup", "remove", "--retry", name], check=False,
+                       capture_output=True)
 
 
 @contextlib.contextmanager

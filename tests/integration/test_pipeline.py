@@ -83,9 +83,10 @@ def test_kunit_ran_tests(main_job: dict[str, Any]) -> None:
 # (over 9p, under TCG) costs minutes, so a second boot would cost more
 # than it isolates.  Order: request types and hostile chains, data
 # integrity, fuzzing, lifecycle under load, multiqueue.
-GUEST_TESTS = ["tests/guest/test_requests.py", "tests/guest/test_io.py",
-               "tests/guest/test_fuzz.py", "tests/guest/test_lifecycle.py",
-               "tests/guest/test_multiqueue.py", "tests/guest/test_qemu.py"]
+GUEST_TESTS = ["tests/guest/test_requests.py", "tests/guest/test_conformance.py",
+               "tests/guest/test_io.py", "tests/guest/test_fuzz.py",
+               "tests/guest/test_lifecycle.py", "tests/guest/test_multiqueue.py",
+               "tests/guest/test_qemu.py"]
 # The request fuzzer's time budget in CI: its rate depends on the machine
 # (7-15 requests/s under TCG here), so a count would not bound the time.
 FUZZ_SECONDS = 180

@@ -34,45 +34,48 @@ def answer(mem: GuestMemory, chain: rq.Chain, lim: oracle.Limits = LIM) -> oracl
 
 
 # The statuses tests/guest/test_requests.py expects from the real device,
-# written down independently of the model.
+# written down independently of the model.  The used length is every
+# device-writable byte whatever the status (the status byte ends them; QEMU
+# pushes its whole in length), so a rejected read of 512 bytes says 513.
 CASES: dict[str, tuple[rq.Chain, int | None, int]] = {
     "read": (rq.read(8, 4096), OK, 4097),
     "write": (rq.write(8, b"x" * 4096), OK, 1),
     "flush": (rq.flush(), OK, 1),
     "get-id": (rq.get_id(), OK, 21),
     "get-id-8": (rq.get_id(8), OK, 9),
-    "get-id-32": (rq.get_id(32), OK, 21),
+    "get-id-32": (rq.get_id(32), OK, 33),
     "split-header-status-merged": (rq.read(0, 8192, rq.Layout(
         header_cuts=(1, 9), data_segs=(4096, 4096), status_merged=True, indirect=True)),
         OK, 8193),
     "header-merged-aligned": (rq.write(0, b"y" * 512, rq.Layout(
         header_merged=True, align=512, phase=512 - 16)), OK, 1),
-    "short-header-8": (M.short_header(8), IOERR, 1),
-    "header-writable": (M.header_in_writable(), IOERR, 1),
+    "short-header-8": (M.short_header(8), IOERR, 513),
+    "header-writable": (M.header_in_writable(), IOERR, 16 + 512 + 1),
     "no-status": (M.no_status(), None, 0),
     "status-read-only": (M.status_readonly(), None, 0),
     "read-readable-data": (M.read_with_readable_data(), IOERR, 1),
-    "write-writable-data": (M.write_with_writable_data(), IOERR, 1),
-    "flush-with-data": (M.flush_with_data(), IOERR, 1),
-    "past-capacity": (M.past_capacity(CAP), IOERR, 1),
-    "at-capacity": (rq.read(CAP, 512), IOERR, 1),
-    "huge-sector": (M.huge_sector(), IOERR, 1),
-    "odd-length": (M.odd_length(513), IOERR, 1),
+    "write-writable-data": (M.write_with_writable_data(), IOERR, 513),
+    "flush-with-data": (M.flush_with_data(), OK, 1),
+    "past-capacity": (M.past_capacity(CAP), IOERR, 513),
+    "at-capacity": (rq.read(CAP, 512), IOERR, 513),
+    "huge-sector": (M.huge_sector(), IOERR, 513),
+    "odd-length": (M.odd_length(513), IOERR, 514),
     "zero-length-read": (M.zero_length_read(), IOERR, 1),
     "zero-length-descs": (M.zero_length_descs(), OK, 513),
     "1022-segments": (M.too_many_segments(1022), OK, 1022 * 512 + 1),
-    "1023-segments": (M.too_many_segments(1023), IOERR, 1),
-    "misaligned-data": (M.misaligned_data(8), IOERR, 1),
+    "1023-segments": (M.too_many_segments(1023), IOERR, 1023 * 512 + 1),
+    "misaligned-data": (M.misaligned_data(8), IOERR, 513),
     "header-merged-misaligned": (rq.write(0, b"y" * 512, rq.Layout(header_merged=True)),
                                  IOERR, 1),
     "get-id-no-room": (M.get_id_no_room(), IOERR, 1),
     "discard-partial-segment": (M.discard_partial_segment(), IOERR, 1),
     "discard-unmap-flag": (M.discard_flags(), UNSUPP, 1),
     "wz-unknown-flag": (M.write_zeroes_unknown_flag(), UNSUPP, 1),
-    "wz-empty-segment": (M.dwz_empty_segment(), IOERR, 1),
+    "wz-empty-segment": (M.dwz_empty_segment(), OK, 1),
+    "discard-empty-segment": (M.dwz_empty_segment(uapi.VIRTIO_BLK_T_DISCARD), OK, 1),
     "wz-past-capacity": (M.dwz_past_capacity(CAP), IOERR, 1),
     "wz-257-segments": (M.dwz_too_many_segments(257), IOERR, 1),
-    "wz-writable-data": (M.dwz_with_writable_data(), IOERR, 1),
+    "wz-writable-data": (M.dwz_with_writable_data(), IOERR, 17),
     "unknown-type": (rq.unknown(10), UNSUPP, 1),
     "unknown-type-short": (rq.build(10, header=uapi.outhdr(10)[:15]), IOERR, 1),
 }
@@ -97,6 +100,16 @@ def test_read_only_backend_rejects_writes(mem: GuestMemory) -> None:
     assert answer(mem, rq.write(0, b"z" * 512), lim).status == IOERR
     assert answer(mem, rq.write_zeroes([(0, 8)]), lim).status == IOERR
     assert answer(mem, rq.read(0, 512), lim).status == OK
+
+
+def test_flags_are_unsupp_before_read_only_is_ioerr(mem: GuestMemory) -> None:
+    """5.2.6.2: UNSUPP for the unmap flag on a discard, on any device."""
+    lim = oracle.Limits(capacity=CAP, read_only=True, max_discard_sectors=8,
+                        max_discard_seg=1, max_write_zeroes_sectors=8, max_write_zeroes_seg=1)
+    assert answer(mem, M.discard_flags(), lim).status == UNSUPP
+    assert answer(mem, M.write_zeroes_unknown_flag(), lim).status == UNSUPP
+    assert answer(mem, rq.discard([(0, 8)]), lim).status == IOERR
+    assert answer(mem, M.dwz_empty_segment(), lim).status == IOERR
 
 
 def test_check_data_counts_segments_after_the_header() -> None:
@@ -128,10 +141,13 @@ def test_wrong_status_and_side_effects_are_reported(mem: GuestMemory) -> None:
     shadow = oracle.Shadow(bytes(16 * 512))
     problems = oracle.check_batch(LIM, b"", shadow,
                                   [_done(M.odd_length(513), mem, OK, 514, bytes(513))])
-    assert len(problems) == 1 and "expected 1 used 1" in problems[0]
+    assert len(problems) == 1 and "expected 1 used 514" in problems[0]
+    problems = oracle.check_batch(LIM, b"", shadow,
+                                  [_done(M.odd_length(513), mem, IOERR, 1, bytes(513))])
+    assert len(problems) == 1 and "used 1, expected 1 used 514" in problems[0]
     wrote = bytes([rq.POISON]) * 100 + b"\0" + bytes([rq.POISON]) * 412
     problems = oracle.check_batch(LIM, b"", shadow,
-                                  [_done(M.odd_length(513), mem, IOERR, 1, wrote)])
+                                  [_done(M.odd_length(513), mem, IOERR, 514, wrote)])
     assert len(problems) == 1 and "wrote into its buffers" in problems[0]
 
 

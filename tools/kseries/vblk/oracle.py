@@ -104,34 +104,36 @@ def _check_range(lim: Limits, sector: int, length: int) -> bool:
     return sector + length // SECTOR <= lim.capacity
 
 
-def _dwz(lim: Limits, req_type: int, payload: bytes, in_len: int) -> Expect:
+def _dwz(lim: Limits, req_type: int, payload: bytes, in_len: int, used: int) -> Expect:
     discard = req_type == uapi.VIRTIO_BLK_T_DISCARD
     name = "discard" if discard else "write zeroes"
     max_sectors = lim.max_discard_sectors if discard else lim.max_write_zeroes_sectors
     max_seg = lim.max_discard_seg if discard else lim.max_write_zeroes_seg
     if not max_sectors:
-        return Expect(UNSUPP, 1, f"{name} not offered")
+        return Expect(UNSUPP, used, f"{name} not offered")
     size = uapi.DWZ_SEG.size
     if in_len or not payload or len(payload) % size:
-        return Expect(IOERR, 1, f"{name}: writable data or not whole segments")
+        return Expect(IOERR, used, f"{name}: writable data or not whole segments")
     if len(payload) // size > min(max_seg, DWZ_SEG_MAX):
-        return Expect(IOERR, 1, f"{name}: too many segments")
-    if lim.read_only:
-        return Expect(IOERR, 1, f"{name} on a read-only backend")
+        return Expect(IOERR, used, f"{name}: too many segments")
     writes: list[tuple[int, int, bytes | None]] = []
     lbs_sectors = lim.lbs // SECTOR
     for off in range(0, len(payload), size):
         sector, num, flags = uapi.DWZ_SEG.unpack_from(payload, off)
         known = 0 if discard else uapi.VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP
+        # The spec's UNSUPP for flags comes first, even on a read-only device.
         if flags & ~known:
-            return Expect(UNSUPP, 1, f"{name}: flags {flags:#x}")
-        if not num or num > max_sectors or (sector | num) % lbs_sectors:
-            return Expect(IOERR, 1, f"{name}: segment {sector}+{num} empty, too big or "
-                          "misaligned")
+            return Expect(UNSUPP, used, f"{name}: flags {flags:#x}")
+        if lim.read_only:
+            return Expect(IOERR, used, f"{name} on a read-only backend")
+        # An empty segment is valid (no minimum in 5.2.6.2) and does nothing.
+        if num > max_sectors or (sector | num) % lbs_sectors:
+            return Expect(IOERR, used, f"{name}: segment {sector}+{num} too big or misaligned")
         if sector + num > lim.capacity:
-            return Expect(IOERR, 1, f"{name}: segment {sector}+{num} past the capacity")
-        writes.append((sector, num * SECTOR, None if discard else bytes(num * SECTOR)))
-    return Expect(OK, 1, name, writes=tuple(writes))
+            return Expect(IOERR, used, f"{name}: segment {sector}+{num} past the capacity")
+        if num:
+            writes.append((sector, num * SECTOR, None if discard else bytes(num * SECTOR)))
+    return Expect(OK, used, name, writes=tuple(writes))
 
 
 def expect(lim: Limits, serial: bytes, chain_bufs: Iterable[tuple[bytes, int, bool, int]]
@@ -144,35 +146,37 @@ def expect(lim: Limits, serial: bytes, chain_bufs: Iterable[tuple[bytes, int, bo
     in_bytes = sum(length for _, length in in_segs)
     if not in_bytes:
         return Expect(None, 0, "no writable byte for the status")
+    # The used length counts every writable byte, whatever the status: the
+    # status byte ends the writable part (QEMU pushes the whole in length).
+    used = min(in_bytes, 2**32 - 1)
     if len(readable) < HDR_LEN:
-        return Expect(IOERR, 1, f"{len(readable)}-byte header")
+        return Expect(IOERR, used, f"{len(readable)}-byte header")
     req_type, _, sector = uapi.OUTHDR.unpack_from(readable)
     payload, in_len = readable[HDR_LEN:], in_bytes - 1
     if req_type == uapi.VIRTIO_BLK_T_IN:
         if payload or not _check_range(lim, sector, in_len):
-            return Expect(IOERR, 1, f"read {in_len}@{sector}: readable data or bad range")
+            return Expect(IOERR, used, f"read {in_len}@{sector}: readable data or bad range")
         if not check_data(lim, in_segs, 0, in_len):
-            return Expect(IOERR, 1, f"read {in_len}@{sector}: unaligned buffers")
-        return Expect(OK, in_len + 1, f"read {in_len}@{sector}", read_sector=sector)
+            return Expect(IOERR, used, f"read {in_len}@{sector}: unaligned buffers")
+        return Expect(OK, used, f"read {in_len}@{sector}", read_sector=sector)
     if req_type == uapi.VIRTIO_BLK_T_OUT:
         if in_len or lim.read_only or not _check_range(lim, sector, len(payload)):
-            return Expect(IOERR, 1, f"write {len(payload)}@{sector}: writable data, "
+            return Expect(IOERR, used, f"write {len(payload)}@{sector}: writable data, "
                           "read-only or bad range")
         if not check_data(lim, out_segs, HDR_LEN, len(payload)):
-            return Expect(IOERR, 1, f"write {len(payload)}@{sector}: unaligned buffers")
-        return Expect(OK, 1, f"write {len(payload)}@{sector}",
+            return Expect(IOERR, used, f"write {len(payload)}@{sector}: unaligned buffers")
+        return Expect(OK, used, f"write {len(payload)}@{sector}",
                       writes=((sector, len(payload), payload),))
     if req_type == uapi.VIRTIO_BLK_T_FLUSH:
-        if payload or in_len:
-            return Expect(IOERR, 1, "flush with data")
-        return Expect(OK, 1, "flush")
+        # Data with a flush: the driver SHOULD NOT send it; not an error.
+        return Expect(OK, used, "flush")
     if req_type == uapi.VIRTIO_BLK_T_GET_ID:
         if payload or not in_len:
-            return Expect(IOERR, 1, "get_id: readable data or no room")
-        return Expect(OK, min(in_len, ID_BYTES) + 1, "get_id")
+            return Expect(IOERR, used, "get_id: readable data or no room")
+        return Expect(OK, used, "get_id")
     if req_type in (uapi.VIRTIO_BLK_T_DISCARD, uapi.VIRTIO_BLK_T_WRITE_ZEROES):
-        return _dwz(lim, req_type, payload, in_len)
-    return Expect(UNSUPP, 1, f"type {req_type:#x}")
+        return _dwz(lim, req_type, payload, in_len, used)
+    return Expect(UNSUPP, used, f"type {req_type:#x}")
 
 
 def expect_completion(lim: Limits, serial: bytes, c: Completion) -> Expect:
@@ -249,9 +253,11 @@ def check_batch(lim: Limits, serial: bytes, shadow: Shadow,
             if bad:
                 problems.append(f"{where}: sectors {bad[:8]} differ from what was written")
         elif e.why == "get_id":
+            # The ID, then zeroes in the rest of the writable data.
             n = e.used_len - 1
-            if c.data[:n] != serial.ljust(ID_BYTES, b"\0")[:n]:
-                problems.append(f"{where}: ID {c.data[:n]!r}, serial {serial!r}")
+            want = serial.ljust(ID_BYTES, b"\0")[:n].ljust(n, b"\0")
+            if c.data[:n] != want:
+                problems.append(f"{where}: ID {c.data[:n]!r}, serial {serial!r} and zeroes")
     unknown = {s for s, n in written.items() if n > 1}
     for e in expects:
         if e.status == OK:

@@ -224,7 +224,7 @@ class malformed:
 
     @staticmethod
     def flush_with_data() -> Chain:
-        """FLUSH carrying data: IOERR."""
+        """FLUSH carrying data: the driver SHOULD NOT send it, the device serves it: OK."""
         return build(uapi.VIRTIO_BLK_T_FLUSH, out_data=b"\0" * 512, label="flush with data")
 
     @staticmethod
@@ -299,7 +299,7 @@ class malformed:
 
     @staticmethod
     def dwz_empty_segment(req_type: int = uapi.VIRTIO_BLK_T_WRITE_ZEROES) -> Chain:
-        """A segment of 0 sectors: IOERR."""
+        """A segment of 0 sectors: valid, nothing to do: OK."""
         return build(req_type, out_data=segments([(0, 0)]), label="dwz empty segment")
 
     @staticmethod
