@@ -49,8 +49,7 @@ def test_writes_are_stable_without_flush(flush: bool) -> None:
     features = DEFAULT_FEATURES if flush else DEFAULT_FEATURES & ~uapi.bit(uapi.VIRTIO_BLK_F_FLUSH)
     data = os.urandom(8192)
     with null_blk(cache_mb=4) as be:
-        name = Path(os.path.realpath(be.path)).name
-        assert Path(f"/sys/block/{name}/queue/write_cache").read_text().strip() == "write back"
+        assert be.sysfs("queue/write_cache") == "write back"
         with start(be, features=features) as b:
             b.write(64, data)
         _power_cycle(be)
@@ -113,8 +112,7 @@ def test_write_zeroes_may_unmap_only_when_the_backend_deallocates(kind: str) -> 
     (the block layer writes zero pages, which never deallocates); a loop
     device punches holes in its file."""
     with (brd(0) if kind == "brd" else loop()) as be, start(be) as b:
-        name = Path(os.path.realpath(be.path)).name
-        wz = int(Path(f"/sys/block/{name}/queue/write_zeroes_max_bytes").read_text())
+        wz = int(be.sysfs("queue/write_zeroes_max_bytes"))
         cfg = b.dev.get_config()
         assert cfg.write_zeroes_may_unmap == (1 if wz else 0), (
             f"{kind}: write_zeroes_max_bytes {wz}, may_unmap {cfg.write_zeroes_may_unmap}")
@@ -258,8 +256,7 @@ def test_zoned_backend_is_refused() -> None:
     zoned block device is refused when it is attached, not on the first
     write the guest makes."""
     with null_blk(zoned=True, discard=False) as zbd, start(None) as b:
-        name = Path(os.path.realpath(zbd.path)).name
-        assert Path(f"/sys/block/{name}/queue/zoned").read_text().strip() != "none"
+        assert zbd.sysfs("queue/zoned") != "none"
         with pytest.raises(OSError) as exc:
             b.dev.set_backend(zbd.fd)
         assert exc.value.errno == errno.EOPNOTSUPP

@@ -87,8 +87,7 @@ def _md5(data: bytes) -> str:
 
 def _discard_expected(be: Backend) -> int:
     """The device offers discard when the block device can do it (QEMU: discard=auto)."""
-    name = Path(os.path.realpath(be.path)).name
-    return int(int(Path(f"/sys/block/{name}/queue/discard_max_bytes").read_text()) > 0)
+    return int(int(be.sysfs("queue/discard_max_bytes")) > 0)
 
 
 @contextlib.contextmanager
@@ -112,8 +111,7 @@ def test_l2_guest(images: Images, kind: str) -> None:
         ro.direct_write(0, ro_data)
         be.direct_write(PATTERN_OFF, bytes(len(PATTERN)))
         be.direct_write(MARKER_OFF, bytes(4096))
-        lbs = int(Path(f"/sys/block/{Path(os.path.realpath(be.path)).name}"
-                       "/queue/logical_block_size").read_text())
+        lbs = int(be.sysfs("queue/logical_block_size"))
         append = (f"l2.serial={SERIAL} l2.sectors={be.size // 512} l2.lbs={lbs} "
                   f"l2.queues={QUEUES} l2.discard={_discard_expected(be)} "
                   f"l2.write_zeroes=1 l2.ro_serial={RO_SERIAL} l2.ro_md5={_md5(ro_data)} "
@@ -175,8 +173,8 @@ def test_l2_stop_with_io_in_flight(images: Images, kind: str, sig: signal.Signal
             # (guest.GuestReset) prints nothing else on a quiet console.
             with _qemu(images, disks, f"l2.serial={SERIAL} l2.queues={QUEUES} l2.mode=load",
                        reboot=False, quiet=False) as run:
-                deadline = time.monotonic() + BOOT_TIMEOUT
                 try:
+                    deadline = time.monotonic() + BOOT_TIMEOUT
                     while (line := run.next_line(deadline)) is not None:
                         assert "L2: FAIL" not in line, run.tail()
                         if "L2: load running" in line:
@@ -184,14 +182,13 @@ def test_l2_stop_with_io_in_flight(images: Images, kind: str, sig: signal.Signal
                     else:
                         raise AssertionError(f"QEMU ended (exit {run.proc.wait(timeout=60)}) "
                                              f"before the load started\n{run.tail()}")
+                    time.sleep(3)
+                    t0 = time.monotonic()
+                    run.proc.send_signal(sig)
+                    rc = run.proc.wait(timeout=120)
+                    took = time.monotonic() - t0
                 finally:
                     run.save(f"{kind}-{sig.name}-{len(resets) + 1}")
-                time.sleep(3)
-                t0 = time.monotonic()
-                run.proc.send_signal(sig)
-                rc = run.proc.wait(timeout=120)
-                took = time.monotonic() - t0
-                run.save(f"{kind}-{sig.name}-{len(resets) + 1}")
             return rc, took
 
         rc, took = guest.retry_on_reset(load, resets.append)

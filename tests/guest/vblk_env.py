@@ -53,6 +53,11 @@ class Backend:
     def sectors(self) -> int:
         return self.size // 512
 
+    def sysfs(self, attr: str) -> str:
+        """/sys/block/<the device>/<attr>, e.g. "queue/write_cache", stripped."""
+        name = Path(os.path.realpath(self.path)).name
+        return Path(f"/sys/block/{name}/{attr}").read_text().strip()
+
     def direct_read(self, offset: int, length: int) -> bytes:
         """Read the device with O_DIRECT, past every page cache."""
         fd = os.open(self.path, os.O_RDONLY | os.O_DIRECT)

@@ -62,7 +62,8 @@ class Vq:
         self.kick_fd = self.call_fd = self.err_fd = -1
 
 
-def _eventfd() -> int:
+def new_eventfd() -> int:
+    """A non-blocking, close-on-exec eventfd, as kick, call and error eventfds are."""
     return os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
 
 
@@ -234,7 +235,7 @@ class VhostBlk:
         if ring is None:
             event_idx = bool(self.features & uapi.bit(uapi.VIRTIO_RING_F_EVENT_IDX))
             ring = SplitVring(self.mem, num, event_idx=event_idx)
-        vq = Vq(index, ring, _eventfd(), _eventfd(), _eventfd())
+        vq = Vq(index, ring, new_eventfd(), new_eventfd(), new_eventfd())
         self.vqs[index] = vq
         self.set_vring_num(index, ring.num)
         self.set_vring_base(index, 0)

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import uapi
-from .device import VhostBlk
+from .device import VhostBlk, new_eventfd
 from .memory import GuestMemory
 
 CONTROL = "/dev/vduse/control"
@@ -277,7 +277,7 @@ class Bridge:
             _, num, desc, driver_area, device_area, avail, ready = VQ_INFO.unpack(info)
             if not ready:
                 continue
-            q = Queue(i, _eventfd(), _eventfd(), _eventfd(), base=avail)
+            q = Queue(i, new_eventfd(), new_eventfd(), new_eventfd(), base=avail)
             self.vqs.append(q)
             self.vhost.set_vring_num(i, num)
             self.vhost.set_vring_base(i, avail)
@@ -359,10 +359,6 @@ class Bridge:
 def _map(fd: int, iova: int, size: int, offset: int) -> Region:
     m = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=offset)
     return Region(iova, size, m, ctypes_address(m))
-
-
-def _eventfd() -> int:
-    return os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
 
 
 def ctypes_address(m: mmap.mmap) -> int:
