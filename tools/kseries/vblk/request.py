@@ -261,14 +261,15 @@ class malformed:
 
     @staticmethod
     def too_many_segments(nseg: int = 1023) -> Chain:
-        """More data segments than seg_max (1022), status merged, indirect: IOERR."""
+        """More data segments than seg_max, status merged, indirect: served as long
+        as the chain fits in vhost's 1024 iovecs."""
         layout = Layout(data_segs=(512,) * nseg, status_merged=True, indirect=True,
                         align=512)
         return read(0, 512 * nseg, layout)
 
     @staticmethod
     def misaligned_data(phase: int = 8) -> Chain:
-        """Data at an address the backend cannot DMA to (no bounce buffer): IOERR."""
+        """Data at an address the backend cannot DMA to: bounced, OK."""
         return read(0, 512, Layout(align=4096, phase=phase))
 
     @staticmethod
