@@ -86,7 +86,7 @@ def test_kunit_ran_tests(main_job: dict[str, Any]) -> None:
 GUEST_TESTS = ["tests/guest/test_requests.py", "tests/guest/test_conformance.py",
                "tests/guest/test_io.py", "tests/guest/test_fuzz.py",
                "tests/guest/test_lifecycle.py", "tests/guest/test_multiqueue.py",
-               "tests/guest/test_qemu.py"]
+               "tests/guest/test_qemu.py", "tests/guest/vduse_driver.py"]
 # The request fuzzer's time budget in CI: its rate depends on the machine
 # (7-15 requests/s under TCG here), so a count would not bound the time.
 FUZZ_SECONDS = 180
