@@ -369,8 +369,7 @@ def test_pinned_pages_per_queue_are_bounded(ram: Backend) -> None:
         mem.write(header, uapi.outhdr(uapi.VIRTIO_BLK_T_IN, 0))
         page, status = mem.alloc(4096, align=4096), mem.alloc(1)
         chain = [Seg(header, 16, False), *[Seg(page, 512, True)] * nseg, Seg(status, 1, True)]
-        _dm(dm, "suspend", "--noflush")
-        try:
+        with _suspended(dm):
             for _ in range(nreq):
                 ring.publish(ring.add_chain(chain, indirect=True))
             b.q.vq.kick()
@@ -382,8 +381,6 @@ def test_pinned_pages_per_queue_are_bounded(ram: Backend) -> None:
                 time.sleep(0.5)
                 samples.append(_pins() - base)
             held = samples[-1]
-        finally:
-            _dm(dm, "resume")
         deadline = time.monotonic() + 120
         while ring.used_idx != nreq:
             assert time.monotonic() < deadline, f"{ring.used_idx} of {nreq} reads completed"
@@ -445,6 +442,17 @@ def _dm(be: Backend, *args: str) -> None:
                    check=True, capture_output=True)
 
 
+@contextlib.contextmanager
+def _suspended(dm: Backend) -> Iterator[None]:
+    """The dm device suspended with --noflush: it holds every new bio until
+    it is resumed, on leaving the block."""
+    _dm(dm, "suspend", "--noflush")
+    try:
+        yield
+    finally:
+        _dm(dm, "resume")
+
+
 def _stuck_vmm(path: str, op: str, conn: Connection) -> None:
     """A VMM (a child process) with one read held by a suspended dm device,
     which then stops the device, sets a memory table, or just waits."""
@@ -469,23 +477,23 @@ def test_vmm_stays_killable_with_a_stuck_backend(ram: Backend, op: str) -> None:
     and then the device lets go of the backend.  Before, the VMM stayed in
     D state until the backend resumed."""
     with dm_delay(ram, 0) as dm:
-        _dm(dm, "suspend", "--noflush")
         ctx = multiprocessing.get_context("fork")
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=_stuck_vmm, args=(dm.path, op, child))
-        proc.start()
         try:
-            assert parent.poll(30) and parent.recv() == "submitted"
-            time.sleep(2)
-            if op != "exit":
-                assert not parent.poll(), f"{op} returned with a read held by the backend"
-            assert proc.pid is not None
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.join(10)
-            killed = not proc.is_alive()
+            with _suspended(dm):
+                proc.start()
+                assert parent.poll(30) and parent.recv() == "submitted"
+                time.sleep(2)
+                if op != "exit":
+                    assert not parent.poll(), f"{op} returned with a read held by the backend"
+                assert proc.pid is not None
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.join(10)
+                killed = not proc.is_alive()
         finally:
-            _dm(dm, "resume")
-            proc.join(30)
+            if proc.pid is not None:
+                proc.join(30)
         assert killed, f"the VMM did not die on SIGKILL while in {op}"
         # The held read completes, then the device is freed and its claim
         # on the backend released: another exclusive opener gets it.

@@ -76,9 +76,6 @@ class Expect:
     read_sector: int | None = None
 
 
-Segs = Sequence[tuple[int, int]]
-
-
 def _check_range(lim: Limits, sector: int, length: int) -> bool:
     lbs_sectors = lim.lbs // SECTOR
     if not length or length % lim.lbs or sector % lbs_sectors:
@@ -123,8 +120,7 @@ def expect(lim: Limits, serial: bytes, chain_bufs: Iterable[tuple[bytes, int, bo
     """The answer to a chain of (readable data, writable length, writable, addr) buffers."""
     bufs = list(chain_bufs)
     readable = b"".join(data for data, _, write, _ in bufs if not write)
-    in_segs = [(addr, length) for _, length, write, addr in bufs if write]
-    in_bytes = sum(length for _, length in in_segs)
+    in_bytes = sum(length for _, length, write, _ in bufs if write)
     if not in_bytes:
         return Expect(None, 0, "no writable byte for the status")
     # The used length counts every writable byte, whatever the status: the
