@@ -184,6 +184,9 @@ def test_broken_series_names_each_breaking_patch(
     assert [p["index"] for p in data["patches"]] == [12, 13, 14]
     states = {p["index"]: {c: r["state"] for c, r in p["results"].items()}
               for p in data["patches"]}
+    # Every fixture applies: a stale one would skip every later check of it.
+    assert {i: states[i]["apply"] for i in states} == {12: "success", 13: "success",
+                                                       14: "success"}, data["patches"]
 
     # 12: checkpatch, and only checkpatch.
     assert states[12] == {**{c: "success" for c in PER_PATCH}, "checkpatch": "fail"}
