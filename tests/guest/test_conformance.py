@@ -433,6 +433,42 @@ def test_chain_straddling_memory_regions_is_served(ram: Backend) -> None:
         assert not b.q.vq_error()
 
 
+def test_oversized_chain_that_honours_seg_max_completes_with_ioerr(ram: Backend) -> None:
+    """A write of seg_max segments that all point at one 4 KiB buffer, with a
+    region boundary of the memory table in the middle of that buffer: every
+    segment takes two iovecs, 1918 in all, more than vhost's 1024.  The chain
+    honours seg_max (buffers the device only reads may overlap), so it must
+    complete, with IOERR and the status byte as its used length, and the
+    queue go on.  Before, vhost left the chain in the ring and the queue
+    stopped."""
+    ram.direct_write(0, bytes(4096))
+    with start(ram, mem_size=32 << 20) as b:
+        mem, ring = b.dev.mem, b.q.vq.ring
+        seg_max = int(b.dev.get_config().seg_max)
+        header = mem.alloc(16)
+        mem.write(header, uapi.outhdr(uapi.VIRTIO_BLK_T_OUT, 0))
+        page, status = mem.alloc(4096, align=4096), mem.alloc(1)
+        mem.write(page, b"\7" * 4096)
+        mem.write(status, b"\xff")
+        gpa, size, uaddr = mem.region
+        cut = page + 2048
+        b.dev.set_mem_table([(gpa, cut - gpa, uaddr), (cut, gpa + size - cut, uaddr + cut - gpa)])
+        chain = [Seg(header, 16, False), *[Seg(page, 4096, False)] * seg_max,
+                 Seg(status, 1, True)]
+        head = ring.add_chain(chain, indirect=True)
+        ring.publish(head)
+        b.q.vq.kick()
+        deadline = time.monotonic() + 30
+        while not ring.has_used():
+            assert time.monotonic() < deadline, "the chain never completed: the queue stopped"
+            time.sleep(0.1)
+        [(used, _)] = ring.get_used()
+        assert (used.id, used.length) == (head, 1)
+        assert mem.read(status, 1) == bytes([uapi.VIRTIO_BLK_S_IOERR])
+        assert ram.direct_read(0, 4096) != b"\7" * 4096
+        b.still_serves()
+
+
 # -- a backend that never completes -------------------------------------------------------
 
 
