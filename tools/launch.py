@@ -2,7 +2,7 @@
 
 tools/check-series, tools/submit-series and tools/bin/kseries start with
 whatever python3 comes first on PATH, which lacks the project's
-dependencies (GitPython, jinja2, ...).  They call run() with the entry
+dependencies (jinja2, b4, ...).  They call run() with the entry
 point's module: it re-executes the script with .venv/bin/python (and
 .venv/bin first on PATH, for the helpers tools look up there), or, before
 the environment is set up, says in one line what to run.  Standard

@@ -13,11 +13,9 @@ import signal
 import sys
 from pathlib import Path
 
-import git
-
 from . import boot, build, kunit_run, paths, pipeline, series, tree
 from .bench import cli as bench_cli
-from .errors import KseriesError, UsageError, git_failure, report
+from .errors import KseriesError, UsageError, report
 from .l2 import cli as l2_cli
 from .progress import Progress
 from .qemu import cli as qemu_cli
@@ -217,10 +215,6 @@ def main(argv: list[str] | None = None) -> int:
         args.cmd = args.cmd[1:]
     try:
         return int(args.func(args))
-    except git.GitCommandError as exc:
-        err = git_failure(exc)
-        report("kseries", err)
-        return err.exit_code
     except KseriesError as err:
         report("kseries", err)
         return err.exit_code

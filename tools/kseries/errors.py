@@ -37,19 +37,6 @@ class InfraError(KseriesError):
     exit_code = 2
 
 
-def git_failure(exc: Exception) -> KseriesError:
-    """A one-line error for a git command that failed unexpectedly."""
-    command = " ".join(str(a) for a in getattr(exc, "command", []) or [])
-    stderr = str(getattr(exc, "stderr", "") or "").strip()
-    stderr = stderr.removeprefix("stderr:").strip()
-    if len(stderr) > 1 and stderr[0] == stderr[-1] == "'":
-        stderr = stderr[1:-1].strip()
-    last = stderr.splitlines()[-1] if stderr else f"exit {getattr(exc, 'status', '?')}"
-    return KseriesError(f"`{command}` failed: {last}",
-                        "fix the git state it names (a branch checked out in another "
-                        "worktree, a lock file, ...) and run again")
-
-
 def report(prog: str, err: KseriesError) -> None:
     """Print an error the way every kseries command does: one line, one hint."""
     print(f"{prog}: error: {err.message}", file=sys.stderr)

@@ -107,7 +107,7 @@ def prepare_tree(lay: paths.Layout, apply: bool, progress: Progress) -> tuple[st
     """
     t = tree.ensure(lay.tree, lay.manifest, lay.base, progress)
     if not apply:
-        head = str(t.repo.head.commit.hexsha)
+        head = t.head()
         progress.say(f"bench: building {t.path} as checked out ({head[:12]}), "
                      "patches/ not applied")
         return head, t.path

@@ -18,10 +18,8 @@ import os
 import sys
 from pathlib import Path
 
-import git
-
 from .. import paths, tree
-from ..errors import KseriesError, UsageError, git_failure, report
+from ..errors import KseriesError, UsageError, report
 from ..progress import Progress
 from . import config as config_mod
 from . import engine, gitops, inputs, interrupt, matrix, registry, reports
@@ -207,11 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     progress = Progress(quiet=args.quiet)
     try:
-        try:
-            with interrupt.catching():
-                return run(args, progress)
-        except git.GitCommandError as exc:
-            raise git_failure(exc) from None
+        with interrupt.catching():
+            return run(args, progress)
     except KseriesError as err:
         report("check-series", err)
         return 2

@@ -23,10 +23,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-import git
-
 from .. import paths, series
-from ..errors import KseriesError, UsageError, git_failure, report
+from ..errors import KseriesError, UsageError, report
 from ..progress import Progress
 from . import b4run, bench, checks, config, cover, emails, recipients, worktree
 
@@ -249,10 +247,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv[:1] == ["trailers"]:
             return cmd_trailers(trailers_parser().parse_args(argv[1:]))
         return cmd_submit(build_parser().parse_args(argv))
-    except git.GitCommandError as exc:
-        err = git_failure(exc)
-        report("submit-series", err)
-        return err.exit_code
     except KseriesError as err:
         report("submit-series", err)
         return err.exit_code
