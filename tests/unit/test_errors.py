@@ -44,6 +44,9 @@ def test_last_line_skips_blank_lines_and_says_when_there_is_none() -> None:
 def test_a_directory_that_does_not_exist_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="does not exist"):
         git(tmp_path / "missing", "status")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UsageError, match="is not a directory"):
+        git(tmp_path / "file", "status")
 
 
 def test_git_missing_from_path_is_a_usage_error(tmp_path: Path,

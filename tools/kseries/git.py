@@ -5,7 +5,7 @@ Every git command of the package goes through ``git()`` (text) or
 directory, its output captured, and with ``check`` a failure raised as
 a one-line ``GitError`` (a ``UsageError``: the tree's state, not the
 code under test, is what needs fixing) that names the command, the
-directory and git's last line of complaint.  The small helpers below
+directory and git's fatal:/error: line.  The small helpers below
 (``rev()``, ``config_get()``, ``is_repo()``...) are the questions the
 tools keep asking; ``patch_id()`` is the one ``git patch-id --stable``.
 """
@@ -16,6 +16,7 @@ import os
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from .errors import UsageError
 
@@ -46,6 +47,19 @@ def _env(env: Mapping[str, str] | None) -> dict[str, str]:
     return dict(os.environ, **(env or {}))
 
 
+def _spawn(cwd: Path, args: tuple[str, ...], **kwargs: Any) -> subprocess.CompletedProcess[Any]:
+    """``git ARGS`` in ``cwd``; no git or no such directory is a UsageError."""
+    try:
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False,
+                              **kwargs)
+    except (FileNotFoundError, NotADirectoryError):
+        if not Path(cwd).is_dir():
+            raise UsageError(f"{cwd} does not exist or is not a directory",
+                             "give the path of an existing git tree") from None
+        raise UsageError("git is not installed",
+                         "install it (`apt-get install git`)") from None
+
+
 def git(cwd: Path, *args: str, check: bool = True, env: Mapping[str, str] | None = None,
         stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``git ARGS`` in ``cwd``, output captured as text.
@@ -54,15 +68,8 @@ def git(cwd: Path, *args: str, check: bool = True, env: Mapping[str, str] | None
     caller reads ``returncode`` and says what the failure means itself.
     ``env`` is added to the environment (an identity, a fixed date).
     """
-    try:
-        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
-                              errors="replace", check=False, input=stdin, env=_env(env))
-    except FileNotFoundError:
-        if not Path(cwd).is_dir():
-            raise UsageError(f"{cwd} does not exist",
-                             "give the path of an existing git tree") from None
-        raise UsageError("git is not installed",
-                         "install it (`apt-get install git`)") from None
+    proc: subprocess.CompletedProcess[str] = _spawn(cwd, args, text=True, errors="replace",
+                                                    input=stdin, env=_env(env))
     if check and proc.returncode != 0:
         raise GitError(Path(cwd), args, proc.returncode, proc.stderr)
     return proc
@@ -70,13 +77,9 @@ def git(cwd: Path, *args: str, check: bool = True, env: Mapping[str, str] | None
 
 def git_bytes(cwd: Path | None, *args: str, check: bool = True,
               stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    """``git()`` for binary data: a file's blob, a patch fed on stdin."""
+    """``git()`` for binary data: a file's blob, a patch fed on stdin (``cwd`` None: here)."""
     where = cwd if cwd is not None else Path.cwd()
-    try:
-        proc = subprocess.run(["git", *args], cwd=where, capture_output=True, check=False,
-                              input=stdin)
-    except FileNotFoundError:
-        raise UsageError("git is not installed", "install it (`apt-get install git`)") from None
+    proc: subprocess.CompletedProcess[bytes] = _spawn(where, args, input=stdin)
     if check and proc.returncode != 0:
         raise GitError(Path(where), args, proc.returncode,
                        proc.stderr.decode(errors="replace"))
