@@ -2,7 +2,7 @@
 
 tools/check-series, tools/submit-series and tools/bin/kseries start with
 whatever python3 comes first on PATH, which lacks the project's
-dependencies (GitPython, jinja2, ...).  They call run() with the entry
+dependencies (jinja2, b4, ...).  They call run() with the entry
 point's module: it re-executes the script with .venv/bin/python (and
 .venv/bin first on PATH, for the helpers tools look up there), or, before
 the environment is set up, says in one line what to run.  Standard
@@ -12,12 +12,18 @@ library only: it runs before anything is installed.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV = ROOT / ".venv"
+# A dependency of the project that a bare python3 lacks.  The entry points
+# import their commands' modules only when a command runs (so that --help
+# is fast), so importing the entry point no longer proves the environment
+# is there: look for it first.
+ENV_MODULE = "jinja2"
 
 
 def run(module: str, prog: str) -> None:
@@ -29,6 +35,8 @@ def run(module: str, prog: str) -> None:
         os.execve(venv_python, [str(venv_python), sys.argv[0], *sys.argv[1:]], env)
     sys.path.insert(0, str(ROOT / "tools"))
     try:
+        if importlib.util.find_spec(ENV_MODULE) is None:
+            raise ModuleNotFoundError(f"No module named {ENV_MODULE!r}", name=ENV_MODULE)
         entry = importlib.import_module(module)
     except ModuleNotFoundError as exc:
         print(f"{prog}: error: the project's environment is not set up ({exc})", file=sys.stderr)

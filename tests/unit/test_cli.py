@@ -83,7 +83,7 @@ def test_run_command_words_after_double_dash() -> None:
     parser = cli.build_parser()
     args = parser.parse_args(["run", "--cpus", "4", "--", "uname", "-r"])
     assert args.cpus == 4
-    assert args.cmd == ["--", "uname", "-r"]  # main() drops the "--"
+    assert args.cmd == ["--", "uname", "-r"]  # cmd_run() drops the "--"
 
 
 def _image(outdir: Path, mtime: float) -> None:

@@ -36,7 +36,7 @@ def test_the_system_python_runs_the_project_environment(script: Path) -> None:
 
 def test_before_set_up_it_says_what_to_run() -> None:
     assert SYSTEM_PYTHON is not None
-    if subprocess.run([SYSTEM_PYTHON, "-c", "import git, jinja2"], capture_output=True,
+    if subprocess.run([SYSTEM_PYTHON, "-c", "import jinja2"], capture_output=True,
                       check=False).returncode == 0:
         pytest.skip("the system python3 has the project's dependencies: nothing to miss")
     proc = _run(SCRIPTS[0], "--help", KSERIES_NO_REEXEC="1")  # as if .venv did not exist

@@ -157,6 +157,8 @@ def test_export_errors(repo: Path, tmp_path: Path) -> None:
     git(repo, "branch", "empty", "base")
     with pytest.raises(UsageError, match="branch empty has no commits on top of base"):
         series.export(repo, "base", "empty", tmp_path / "p", progress)
+    with pytest.raises(UsageError, match="base 'nobase' does not exist"):
+        series.export(repo, "nobase", "empty", tmp_path / "p", progress)
     assert not (tmp_path / "p").exists()
 
 

@@ -19,7 +19,7 @@ import pytest
 from helpers import git, init_repo, quiet_progress
 
 from kseries import series
-from kseries.submit import cli, emails
+from kseries.submit import b4run, cli, emails
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures" / "submit"
 TOOL = Path(__file__).resolve().parents[2] / "tools" / "submit-series"
@@ -289,3 +289,23 @@ def test_trailers_from_a_reply_mbox_are_exported(project: dict[str, Path]) -> No
         assert 'Acked-by: "Foo M. Maintainer" <foo@example.org>' in text
         assert text.replace(after[name].split("\n---\n")[0], "") == \
             before[name].replace(before[name].split("\n---\n")[0], "")
+
+
+def test_previous_that_is_neither_a_directory_nor_a_ref_is_refused(
+        project: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(argv(project, "--previous", "no-such-ref"))
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "submit-series: error: --previous 'no-such-ref' is neither a patch directory " \
+           "nor a git ref" in err
+    assert "Traceback" not in err
+
+
+def test_b4_tracking_and_the_cover_live_in_the_branch_config(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "r")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "base")
+    assert not b4run.is_enrolled(repo, "master")
+    git(repo, "config", "branch.master.b4-tracking", '{"series": {}}')
+    assert b4run.is_enrolled(repo, "master")
+    b4run.store_cover(repo, "master", "subject\n\nbody\n")
+    assert git(repo, "config", "--get", "branch.master.description") == "subject\n\nbody"

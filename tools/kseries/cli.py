@@ -1,40 +1,58 @@
 """kseries: fetch the pinned tree, apply and export the series, build,
-run KUnit, boot the result and run commands in it.
+run KUnit, boot the result and run commands in it, check the series
+patch by patch (`kseries check`, also check-series) and post it
+(`kseries submit`, also submit-series).
 
 A thin command-line layer over the modules of this package; every
 failure ends with one line naming the problem and one saying what to do.
+Exit status: 0 passed, 1 a check failed, 2 a usage or environment error,
+130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import shlex
-import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import git
-
-from . import boot, build, kunit_run, paths, pipeline, series, tree
+from . import frontdoor, options
 from .bench import cli as bench_cli
-from .errors import KseriesError, UsageError, git_failure, report
+from .check import cli as check_cli
+from .errors import UsageError
 from .l2 import cli as l2_cli
-from .progress import Progress
 from .qemu import cli as qemu_cli
+from .submit import cli as submit_cli
+
+if TYPE_CHECKING:
+    from . import paths
+
+# The command modules are imported by the command that needs them (as b4's
+# command.py does), so that `kseries --help` and argument errors stay fast:
+# the subcommands' */cli.py modules hold only their options.
 
 
 def _layout(args: argparse.Namespace) -> paths.Layout:
+    from . import paths
+
     return paths.layout(manifest_path=args.manifest, tree=args.tree, base=args.base,
                         patches=getattr(args, "patches", None), work=args.work)
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
+    from . import tree
+    from .progress import Progress
+
     lay = _layout(args)
     tree.fetch(lay.manifest, dest=args.tree, deb=args.deb, progress=Progress())
     return 0
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
+    from . import series, tree
+    from .progress import Progress
+
     lay = _layout(args)
     tree.open_tree(lay.tree, lay.base)
     res = series.apply(lay.tree, lay.base, args.branch or lay.manifest.branch, lay.patches,
@@ -44,6 +62,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from . import series, tree
+    from .progress import Progress
+
     lay = _layout(args)
     tree.open_tree(lay.tree, lay.base)
     series.export(lay.tree, lay.base, args.branch or lay.manifest.branch, lay.patches,
@@ -52,6 +73,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    from . import build, tree
+    from .progress import Progress
+
     lay = _layout(args)
     tree.open_tree(lay.tree, lay.base)
     frags = args.config or lay.fragments(with_series=not args.no_series, debug=not args.no_debug,
@@ -65,6 +89,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_kunit(args: argparse.Namespace) -> int:
+    from . import kunit_run, tree
+    from .progress import Progress
+
     lay = _layout(args)
     tree.open_tree(lay.tree, lay.base)
     kcfg = args.kunitconfig or lay.kunit / "vhost_blk.kunitconfig"
@@ -90,7 +117,12 @@ def newest_build(lay: paths.Layout) -> Path:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from . import boot
+    from .progress import Progress
+
     lay = _layout(args)
+    if args.cmd[:1] == ["--"]:
+        args.cmd = args.cmd[1:]
     if not args.cmd:
         raise UsageError("no command given", "e.g. `kseries run -- uname -r`")
     command = args.cmd[0] if len(args.cmd) == 1 else shlex.join(args.cmd)
@@ -107,6 +139,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_all(args: argparse.Namespace) -> int:
+    from . import pipeline
+    from .progress import Progress
+
     lay = _layout(args)
     progress = Progress()
     report = pipeline.run_main(lay, progress, kunit_arch=args.kunit_arch,
@@ -117,24 +152,14 @@ def cmd_all(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--manifest", type=Path, default=None,
-                   help="pin of the base tree (default: kernel-tree/manifest.toml)")
-    p.add_argument("--tree", type=Path, default=None,
-                   help="kernel git tree (default: kernel-tree/linux, fetched)")
-    p.add_argument("--base", default=None, help="base ref in the tree (default: the pinned tag)")
-    p.add_argument("--work", type=Path, default=None,
-                   help="build and log directory (default: build/, or $KSERIES_WORK)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kseries", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("all", help="main job: fetch, apply, build, KUnit, boot, report")
-    _common(p)
-    p.add_argument("--patches", type=Path, default=None, help="series directory (patches/)")
+    options.add_common_opts(p)
+    options.add_patches_opt(p)
     p.add_argument("--kunit-arch", default="um", choices=["um", "x86_64"])
     p.add_argument("--skip", action="append", default=[], choices=["kunit", "boot"])
     p.set_defaults(func=cmd_all)
@@ -142,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_tree = sub.add_parser("tree", help="the pinned base tree")
     tsub = p_tree.add_subparsers(dest="tree_command", required=True, metavar="SUBCOMMAND")
     p = tsub.add_parser("fetch", help="download, verify and import the pinned tree")
-    _common(p)
+    options.add_common_opts(p)
     p.add_argument("--deb", type=Path, default=None,
                    help="use this downloaded .deb instead of apt-get download")
     p.set_defaults(func=cmd_fetch)
@@ -150,8 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func, text in (("apply", cmd_apply, "create the series branch and git am patches/"),
                              ("export", cmd_export, "regenerate patches/ from the series branch")):
         p = sub.add_parser(name, help=text)
-        _common(p)
-        p.add_argument("--patches", type=Path, default=None, help="series directory (patches/)")
+        options.add_common_opts(p)
+        options.add_patches_opt(p)
         p.add_argument("--branch", default=None, help="series branch (default from manifest)")
         if name == "apply":
             p.add_argument("--force", action="store_true",
@@ -161,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
 
     p = sub.add_parser("build", help="configure and build the kernel (O= directory)")
-    _common(p)
+    options.add_common_opts(p)
     p.add_argument("--outdir", type=Path, default=None,
                    help="O= directory (default: build/dev-x86_64-debug; the main job "
                         "builds patches/ into build/x86_64-debug)")
@@ -175,14 +200,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("kunit", help="run KUnit with the tree's kunit.py")
-    _common(p)
+    options.add_common_opts(p)
     p.add_argument("--kunitconfig", type=Path, default=None)
     p.add_argument("--arch", default="um", choices=["um", "x86_64"])
     p.add_argument("--build-dir", type=Path, default=None)
     p.set_defaults(func=cmd_kunit)
 
     p = sub.add_parser("run", help="boot the built kernel and run a command in it")
-    _common(p)
+    options.add_common_opts(p)
     p.add_argument("--outdir", type=Path, default=None,
                    help="build directory to boot (default: the newer of build/x86_64-debug, "
                         "the main job's, and build/dev-x86_64-debug, `kseries build`'s)")
@@ -198,37 +223,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="command to run in the guest")
     p.set_defaults(func=cmd_run)
 
-    bench_cli.register(sub, _common)
+    bench_cli.register(sub, options.add_common_opts)
     qemu_cli.register(sub)
     l2_cli.register(sub)
+    check_cli.register(sub)
+    submit_cli.register(sub)
     return parser
 
 
-def _terminated(signum: int, frame: object) -> None:
-    # Unwind like Ctrl-C, so that a guest being booted is killed (boot.py).
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, _terminated)
-    if getattr(args, "cmd", None) and args.cmd[0] == "--":
-        args.cmd = args.cmd[1:]
-    try:
-        return int(args.func(args))
-    except git.GitCommandError as exc:
-        err = git_failure(exc)
-        report("kseries", err)
-        return err.exit_code
-    except KseriesError as err:
-        report("kseries", err)
-        return err.exit_code
-    except KeyboardInterrupt:
-        print("kseries: interrupted", file=sys.stderr)
-        return 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["submit", "trailers"]:  # a command of its own, as `submit-series trailers`
+        args = submit_cli.trailers_parser("kseries submit trailers").parse_args(argv[2:])
+    else:
+        args = build_parser().parse_args(argv)
+    return frontdoor.run("kseries", args.func, args)
 
 
 if __name__ == "__main__":

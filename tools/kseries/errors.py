@@ -1,8 +1,21 @@
-"""Errors that end a command with a one-line message and a hint."""
+"""Errors that end a command with a one-line message and a hint.
+
+The error's class is its exit status, the one mapping every front door
+(``kseries``, ``kseries check``/``check-series``, ``kseries
+submit``/``submit-series``) applies through ``kseries.frontdoor``:
+a ``KseriesError`` is something that failed (a build, a test, a patch
+that does not apply: 1); a ``UsageError`` bad input or a missing
+prerequisite, and an ``InfraError`` the machine (2).
+"""
 
 from __future__ import annotations
 
 import sys
+
+EXIT_FAILED = 1  # a check failed: a build error, a failing test, a splat, a guest command
+EXIT_USAGE = 2  # bad input, a missing prerequisite, the machine (the message names the fix)
+EXIT_INTERRUPTED = 130  # SIGINT or SIGTERM
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a killed writer
 
 
 class KseriesError(Exception):
@@ -12,7 +25,7 @@ class KseriesError(Exception):
     prints both on one or two lines and never a traceback.
     """
 
-    exit_code = 1
+    exit_code = EXIT_FAILED
 
     def __init__(self, message: str, hint: str = "") -> None:
         super().__init__(message)
@@ -28,26 +41,13 @@ class KseriesError(Exception):
 class UsageError(KseriesError):
     """Bad input or a missing prerequisite (exit status 2)."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
 
 class InfraError(KseriesError):
-    """The machine, not the code under test, failed (QEMU, network...)."""
+    """The machine, not the code under test, failed (QEMU, network...): exit status 2."""
 
-    exit_code = 2
-
-
-def git_failure(exc: Exception) -> KseriesError:
-    """A one-line error for a git command that failed unexpectedly."""
-    command = " ".join(str(a) for a in getattr(exc, "command", []) or [])
-    stderr = str(getattr(exc, "stderr", "") or "").strip()
-    stderr = stderr.removeprefix("stderr:").strip()
-    if len(stderr) > 1 and stderr[0] == stderr[-1] == "'":
-        stderr = stderr[1:-1].strip()
-    last = stderr.splitlines()[-1] if stderr else f"exit {getattr(exc, 'status', '?')}"
-    return KseriesError(f"`{command}` failed: {last}",
-                        "fix the git state it names (a branch checked out in another "
-                        "worktree, a lock file, ...) and run again")
+    exit_code = EXIT_USAGE
 
 
 def report(prog: str, err: KseriesError) -> None:

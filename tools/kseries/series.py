@@ -11,16 +11,15 @@ branch description while the series is in the tree.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import git
-
+from . import git as g
 from .errors import KseriesError, UsageError
+from .git import git
 from .progress import Progress
 
 COVER = "0000-cover-letter.patch"
@@ -79,18 +78,16 @@ def cover_text(patches_dir: Path) -> str | None:
     return f"{subject}\n\n{body}\n"
 
 
-def _check_clean(repo: git.Repo) -> None:
-    if repo.is_dirty(untracked_files=False):
-        raise UsageError(f"the kernel tree {repo.working_tree_dir} has uncommitted changes",
+def _check_clean(repo: Path) -> None:
+    if g.is_dirty(repo):
+        raise UsageError(f"the kernel tree {repo} has uncommitted changes",
                          "commit or stash them first (nothing is overwritten)")
-    if (Path(repo.git_dir) / "rebase-apply").exists():
-        raise UsageError(f"a `git am` is in progress in {repo.working_tree_dir}",
+    if (g.git_dir(repo) / "rebase-apply").exists():
+        raise UsageError(f"a `git am` is in progress in {repo}",
                          "finish it or run `git am --abort` there")
 
 
 def am_failure(patch: Path, stderr: str) -> KseriesError:
-    # GitPython prefixes the captured stderr with "  stderr: '".
-    stderr = re.sub(r"^\s*stderr: '", "", stderr)
     # git am says "patch failed: FILE:LINE" and then "FILE: patch does not
     # apply" for the same file: name each file once, with its line.
     failed_at = {m.group(1): m.group(2) for m in _PATCH_FAILED.finditer(stderr) if m.group(1)}
@@ -107,9 +104,9 @@ def am_failure(patch: Path, stderr: str) -> KseriesError:
                         "run `kseries export`")
 
 
-def _committer_env(repo: git.Repo) -> dict[str, str]:
+def _committer_env(repo: Path) -> dict[str, str]:
     """A committer identity for git am on a machine that has none (CI)."""
-    if repo.git.config("--get", "user.email", with_exceptions=False):
+    if g.config_get(repo, "user.email"):
         return {}
     return {"GIT_COMMITTER_NAME": "kseries", "GIT_COMMITTER_EMAIL": "kseries@invalid"}
 
@@ -121,59 +118,64 @@ def apply(repo_path: Path, base: str, branch: str, patches_dir: Path,
     if not patches:
         raise UsageError(f"{patches_dir} holds no patches",
                          "export a series into it with `kseries export` first")
-    repo = git.Repo(repo_path)
+    repo = repo_path
     _check_clean(repo)
-    previous = repo.head.commit.hexsha if repo.head.is_detached else repo.active_branch.name
-    try:
-        base_sha = repo.commit(base).hexsha
-    except (git.BadName, ValueError):
+    # Where to go back to when a patch does not apply: the branch, or a detached HEAD.
+    on_branch = git(repo, "symbolic-ref", "-q", "--short", "HEAD", check=False)
+    previous = (on_branch.stdout.strip() if on_branch.returncode == 0
+                else g.out(repo, "rev-parse", "HEAD"))
+    base_sha = g.rev(repo, base)
+    if base_sha is None:
         raise UsageError(f"base {base!r} does not exist in {repo_path}",
-                         "fetch the pinned tree or give --base REF") from None
-    if branch in repo.heads and not force:
-        tip = repo.heads[branch].commit
-        if repo.git.rev_list("--count", f"{base_sha}..{tip.hexsha}") != "0":
-            raise UsageError(f"branch {branch} already exists in {repo_path} with commits",
-                             "export it first if it has work, then use --force to recreate it")
-    repo.git.checkout("-q", "-B", branch, base_sha)
+                         "fetch the pinned tree or give --base REF")
+    if (g.branch_exists(repo, branch) and not force
+            and g.out(repo, "rev-list", "--count", f"{base_sha}..{branch}") != "0"):
+        raise UsageError(f"branch {branch} already exists in {repo_path} with commits",
+                         "export it first if it has work, then use --force to recreate it")
+    git(repo, "checkout", "-q", "-B", branch, base_sha)
     description = cover_text(patches_dir)
     if description:
-        repo.git.config(f"branch.{branch}.description", description)
+        git(repo, "config", f"branch.{branch}.description", description)
+    env = _committer_env(repo)
     for i, patch in enumerate(patches, 1):
         progress.say(f"apply [{i}/{len(patches)}] {patch.name}")
-        try:
-            repo.git.am("--committer-date-is-author-date", str(patch.resolve()),
-                        env=_committer_env(repo))
-        except git.GitCommandError as exc:
-            with contextlib.suppress(git.GitCommandError):
-                repo.git.am("--abort")
-            repo.git.checkout("-q", previous if previous != branch else base_sha)
-            repo.git.branch("-D", branch)
-            raise am_failure(patch, str(exc.stderr)) from None
-    return ApplyResult(branch, [p.name for p in patches], repo.head.commit.hexsha)
+        proc = git(repo, "am", "--committer-date-is-author-date", str(patch.resolve()),
+                   env=env, check=False)
+        if proc.returncode != 0:
+            git(repo, "am", "--abort", check=False)
+            git(repo, "checkout", "-q", previous if previous != branch else base_sha)
+            git(repo, "branch", "-D", branch)
+            raise am_failure(patch, proc.stderr)
+    return ApplyResult(branch, [p.name for p in patches], g.out(repo, "rev-parse", "HEAD"))
 
 
 def export(repo_path: Path, base: str, branch: str, patches_dir: Path,
            progress: Progress, reroll: int | None = None) -> list[Path]:
     """Regenerate ``patches_dir`` from ``base..branch``, reproducibly."""
-    repo = git.Repo(repo_path)
-    if branch not in repo.heads:
+    repo = repo_path
+    if not g.branch_exists(repo, branch):
         raise UsageError(f"branch {branch} does not exist in {repo_path}",
                          "run `kseries apply` first, or give --branch")
-    count = int(repo.git.rev_list("--count", f"{base}..{branch}"))
+    base_sha = g.rev(repo, base)
+    if base_sha is None:
+        raise UsageError(f"base {base!r} does not exist in {repo_path}",
+                         "fetch the pinned tree or give --base REF")
+    count = int(g.out(repo, "rev-list", "--count", f"{base}..{branch}"))
     if count == 0:
         raise UsageError(f"branch {branch} has no commits on top of {base}",
                          "commit the series in the tree first")
-    if not repo.git.config("--get", f"branch.{branch}.description", with_exceptions=False):
-        repo.git.config(f"branch.{branch}.description",
-                        "vhost-blk: in-kernel virtio-blk backend\n\n*** BLURB HERE ***\n")
+    if not g.config_get(repo, f"branch.{branch}.description"):
+        git(repo, "config", f"branch.{branch}.description",
+            "vhost-blk: in-kernel virtio-blk backend\n\n*** BLURB HERE ***\n")
     with tempfile.TemporaryDirectory() as tmp:
         args = ["--zero-commit", "--no-signature", "--cover-letter",
-                "--cover-from-description=subject", f"--base={repo.commit(base).hexsha}",
+                "--cover-from-description=subject", f"--base={base_sha}",
                 "--no-attach", "--no-thread", "-o", tmp, f"{base}..{branch}"]
         if reroll:
             args.insert(0, f"-v{reroll}")
-        out = repo.git.format_patch(*args, env={"GIT_COMMITTER_DATE": "2000-01-01T00:00:00Z"})
-        files = [Path(line) for line in out.splitlines()]
+        out = git(repo, "format-patch", *args,
+                  env={"GIT_COMMITTER_DATE": "2000-01-01T00:00:00Z"}).stdout
+        files = [Path(line) for line in out.splitlines() if line.strip()]
         for path in files:
             _stabilise(path, repo, branch)
         patches_dir.mkdir(parents=True, exist_ok=True)
@@ -191,14 +193,15 @@ def export(repo_path: Path, base: str, branch: str, patches_dir: Path,
     return written
 
 
-def _stabilise(path: Path, repo: git.Repo, branch: str) -> None:
+def _stabilise(path: Path, repo: Path, branch: str) -> None:
     """Give the cover letter the tip's author and date, not the local ones.
 
     Message-Id and threading headers are left to the sending tool (b4).
     """
     if not path.name.endswith(COVER):
         return
-    date, author = repo.git.log("-1", "--format=%aD%x00%an <%ae>", branch).split("\0")
+    date, author = git(repo, "log", "-1", "--format=%aD%x00%an <%ae>",
+                       branch).stdout.rstrip("\n").split("\0")
     text = path.read_text()
     text = re.sub(r"^Date: .*$", lambda _: f"Date: {date}", text, count=1, flags=re.M)
     # A long From header is folded onto continuation lines; replace them too.

@@ -10,36 +10,23 @@ kbuild records the absolute source path in every object's command line.
 
 Commits made here use a fixed committer and the author's date, so the
 same patches on the same base give the same commit ids on every machine.
+git runs through ``kseries.git``, like everywhere else in the tools.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import os
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UsageError
+from .git import git, patch_id
 from .progress import Progress
 from .series import am_failure
 
 IDENTITY = {"GIT_COMMITTER_NAME": "kseries", "GIT_COMMITTER_EMAIL": "kseries@invalid"}
-
-
-def git(cwd: Path, *args: str, check: bool = True, env: dict[str, str] | None = None,
-        stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run git in ``cwd``; a failure (with ``check``) is a one-line UsageError."""
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
-                          errors="replace", check=False, input=stdin,
-                          env=dict(os.environ, **(env or {})))
-    if check and proc.returncode != 0:
-        raise UsageError(f"git {' '.join(args[:3])} failed in {cwd}: "
-                         f"{(proc.stderr.strip().splitlines() or ['no message'])[-1]}",
-                         "check the tree with `git status` there")
-    return proc
 
 
 def _common_dir(path: Path) -> Path:
@@ -82,19 +69,6 @@ def prepare(tree: Path, worktree: Path, base_commit: str) -> None:
     git(tree, "worktree", "prune")
     worktree.parent.mkdir(parents=True, exist_ok=True)
     git(tree, "worktree", "add", "-q", "--detach", str(worktree), base_commit)
-
-
-def patch_id(patch: Path) -> str:
-    """``git patch-id --stable`` of a patch file ('' for one without a diff).
-
-    The one patch-id of the tools: check-series keys its cache and
-    submit-series its staleness check with it, and a worktree is known to
-    hold a series by it.
-    """
-    proc = subprocess.run(["git", "patch-id", "--stable"], input=patch.read_bytes(),
-                          capture_output=True, check=False)
-    out = proc.stdout.decode(errors="replace").split()
-    return out[0] if out else ""
 
 
 def patch_ids_of_files(patches: list[Path]) -> list[str]:

@@ -7,12 +7,18 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .. import paths, series, tree, worktree
 from ..errors import KseriesError, UsageError
-from ..progress import Progress
-from . import matrix, runner
+from . import matrix
+
+if TYPE_CHECKING:
+    from .. import paths
+    from ..progress import Progress
+
+# The runner (QEMU, the guest, matplotlib for the plot) and the tree
+# modules are imported by the command, so that `kseries --help` does not
+# load them.
 
 HELP = "benchmark vhost-blk against the direct device and vhost-user-blk (boots a VM)"
 
@@ -64,6 +70,9 @@ def make_plan(args: argparse.Namespace) -> matrix.Plan:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from .. import paths, worktree
+    from ..progress import Progress
+
     progress = Progress()
     if args.report_only is not None:
         return _report_only(args.report_only, progress)
@@ -88,6 +97,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def _run(lay: paths.Layout, plan: matrix.Plan, args: argparse.Namespace, kernel_dir: Path,
          series_head: str, source: Path, progress: Progress) -> int:
+    from . import runner
+
     stamp = time.strftime("run-%Y%m%dT%H%M%SZ", time.gmtime())
     opts = runner.Options(outdir=args.out or lay.work / "bench" / stamp, kernel_dir=kernel_dir,
                           build_kernel=not args.no_build, cpus=args.cpus, memory=args.memory,
@@ -105,9 +116,11 @@ def prepare_tree(lay: paths.Layout, apply: bool, progress: Progress) -> tuple[st
     developer's tree, and it builds from the same worktree, so a kernel it
     already built there stays warm.
     """
+    from .. import series, tree, worktree
+
     t = tree.ensure(lay.tree, lay.manifest, lay.base, progress)
     if not apply:
-        head = str(t.repo.head.commit.hexsha)
+        head = t.head()
         progress.say(f"bench: building {t.path} as checked out ({head[:12]}), "
                      "patches/ not applied")
         return head, t.path
@@ -119,6 +132,8 @@ def prepare_tree(lay: paths.Layout, apply: bool, progress: Progress) -> tuple[st
 
 
 def _report_only(run_dir: Path, progress: Progress) -> int:
+    from . import runner
+
     plan_path = run_dir / "plan.json"
     if not plan_path.exists():
         raise UsageError(f"{run_dir} has no plan.json", "give the directory of an earlier run")

@@ -14,41 +14,42 @@ unfinished checks marked skip).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import git
-
-from .. import paths, tree
-from ..errors import KseriesError, UsageError, git_failure, report
-from ..progress import Progress
+from .. import frontdoor, options
+from ..errors import UsageError
 from . import config as config_mod
-from . import engine, gitops, inputs, interrupt, matrix, registry, reports
-from .context import Check, RunOptions
+from . import interrupt
 from .model import INTERRUPTED_EXIT
-from .reports import patchwork
 
-BROKEN_PIPE_EXIT = 141  # 128 + SIGPIPE, what a shell reports for a killed writer
+if TYPE_CHECKING:
+    from ..progress import Progress
+    from .context import Check
+
+PROG = "check-series"
+HELP = "check a patch series patch by patch, the way a maintainer's CI would"
+
+# The engine, the checks and the reports (jinja2) are imported by run(),
+# so that `kseries --help` does not load them.
 
 
 def _names(values: list[str]) -> list[str]:
     return [n.strip() for v in values for n in v.split(",") if n.strip()]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="check-series", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def configure(p: argparse.ArgumentParser) -> None:
+    """check-series' arguments, on its own parser or on ``kseries check``'s."""
     p.add_argument("input", nargs="?", default=None,
                    help="patch directory, mbox file or BASE..TIP (default: the config's patches/)")
     p.add_argument("--config", type=Path, default=None,
                    help=f"project config (default: {config_mod.FILE_NAME} in this project's "
                         "checkout when run there, else in the working directory, if any)")
-    p.add_argument("--tree", type=Path, default=None,
-                   help="kernel git tree (default: the pinned tree, kernel-tree/linux)")
-    p.add_argument("--base", default=None,
-                   help="base ref in the tree (default: the pinned tag, or a range's start)")
-    p.add_argument("--manifest", type=Path, default=None, help="pin of the base tree")
+    options.add_tree_opts(p, manifest_help="pin of the base tree",
+                          tree_help="kernel git tree (default: the pinned tree, kernel-tree/linux)",
+                          base_help="base ref in the tree (default: the pinned tag, or a range's "
+                                    "start)")
     p.add_argument("--only", action="append", default=[], metavar="CHECK[,CHECK]",
                    help="run only these checks (apply always runs)")
     p.add_argument("--skip", action="append", default=[], metavar="CHECK[,CHECK]",
@@ -64,11 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, default=None,
                    help="reports, logs and cache (default: build/check-series in this "
                         "project's checkout, else ./check-series)")
-    p.add_argument("--work", type=Path, default=None,
-                   help="worktree and build directories (default: with the pinned tree, the "
-                        "main job's build/series-tree, build/x86_64-debug and "
-                        "build/kunit-ARCH; with --tree, build/check-work in this project's "
-                        "checkout, else ./check-series-work)")
+    options.add_work_opt(p, help="worktree and build directories (default: with the pinned "
+                                 "tree, the main job's build/series-tree, build/x86_64-debug and "
+                                 "build/kunit-ARCH; with --tree, build/check-work in this "
+                                 "project's checkout, else ./check-series-work)")
     p.add_argument("--worktree", type=Path, default=None,
                    help="git worktree to apply the patches in (default: see --work)")
     p.add_argument("--build-dir", type=Path, default=None,
@@ -81,10 +81,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="URL the output directory is published at (patchwork target_url)")
     p.add_argument("--list-checks", action="store_true", help="list the check plug-ins and exit")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+
+
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    configure(p)
     return p
 
 
+def register(sub: Any) -> None:
+    """Add ``kseries check`` (the same command as check-series) to kseries' subcommands."""
+    p = sub.add_parser("check", help=HELP + " (check-series)", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    configure(p)
+    p.set_defaults(func=cmd_check)
+
+
 def list_checks(cfg: config_mod.ProjectConfig) -> str:
+    from . import registry
+
     lines = []
     for name, check in sorted(registry.discover().items()):
         where = [w for w, names in (("per patch", cfg.per_patch), ("tip", cfg.tip))
@@ -95,6 +111,8 @@ def list_checks(cfg: config_mod.ProjectConfig) -> str:
 
 def _plan_checks(cfg: config_mod.ProjectConfig, args: argparse.Namespace
                  ) -> tuple[list[Check], list[Check]]:
+    from . import registry
+
     available = registry.discover()
     only, skip = _names(args.only), _names(args.skip)
     both = sorted(set(only) & set(skip))
@@ -132,6 +150,11 @@ def home(project: Path, cwd: Path) -> tuple[Path, Path, Path]:
 
 
 def run(args: argparse.Namespace, progress: Progress) -> int:
+    from .. import paths, tree
+    from . import engine, gitops, inputs, matrix, reports
+    from .context import RunOptions
+    from .reports import patchwork
+
     root, default_output, default_work = home(paths.project_root(), Path.cwd())
     cfg_path = args.config or (root / config_mod.FILE_NAME)
     cfg = config_mod.load(cfg_path if args.config or cfg_path.exists() else None, root)
@@ -203,28 +226,24 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     return report.exit_status
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def cmd_check(args: argparse.Namespace) -> int:
+    """``check-series``/``kseries check``: the run, and a signal before any check ran."""
+    from ..progress import Progress
+
     progress = Progress(quiet=args.quiet)
     try:
-        try:
-            with interrupt.catching():
-                return run(args, progress)
-        except git.GitCommandError as exc:
-            raise git_failure(exc) from None
-    except KseriesError as err:
-        report("check-series", err)
-        return 2
-    except BrokenPipeError:
-        # The reader went away (`check-series | head -1`): no traceback, and
-        # nothing more to write to it.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return BROKEN_PIPE_EXIT
+        with interrupt.catching():
+            return run(args, progress)
     except (KeyboardInterrupt, interrupt.Interrupted) as sig:
         name = sig.signame if isinstance(sig, interrupt.Interrupted) else "SIGINT"
         print(f"check-series: interrupted by {name} before any check ran: no reports written "
               f"(exit {INTERRUPTED_EXIT})", file=sys.stderr)
         return INTERRUPTED_EXIT
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``check-series`` command: ``kseries check`` under its own name."""
+    return frontdoor.run(PROG, cmd_check, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

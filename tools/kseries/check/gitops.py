@@ -8,16 +8,13 @@ touched: commits made by ``git am`` hang off a detached HEAD.
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import series
 from .. import worktree as worktree_mod
 from ..errors import UsageError
-from ..worktree import git
-
-__all__ = ["git"]
+from ..git import git, git_bytes
 
 _FAILED_AT = re.compile(r"^error: patch failed: (\S+?):(\d+)$", re.M)
 _HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+\d+(?:,\d+)? @@.*$", re.M)
@@ -86,8 +83,7 @@ def checkout(worktree: Path, rev: str) -> None:
 
 
 def show(worktree: Path, rev: str, path: str) -> bytes | None:
-    proc = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=worktree, capture_output=True,
-                          check=False)
+    proc = git_bytes(worktree, "show", f"{rev}:{path}", check=False)
     return proc.stdout if proc.returncode == 0 else None
 
 

@@ -18,14 +18,13 @@ import email.policy
 import hashlib
 import re
 import shutil
-import subprocess
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
 from .. import series
 from ..errors import UsageError
-from ..worktree import patch_id
+from ..git import git, patch_id
 from .model import PatchInfo
 
 _PREFIX = re.compile(r"^(?:\s*\[[^\]]*\])+\s*")
@@ -164,8 +163,7 @@ def from_mbox(mbox: Path, workdir: Path) -> SeriesInput:
     split = workdir / "input"
     shutil.rmtree(split, ignore_errors=True)
     split.mkdir(parents=True)
-    proc = subprocess.run(["git", "mailsplit", "-b", f"-o{split}", str(mbox)],
-                          capture_output=True, text=True, check=False)
+    proc = git(split, "mailsplit", "-b", f"-o{split}", str(mbox), check=False)
     if proc.returncode != 0:
         raise UsageError(f"git mailsplit could not read {mbox}: {proc.stderr.strip()}",
                          "check the file is an mbox")
@@ -207,9 +205,8 @@ def from_range(tree: Path, spec: str, workdir: Path) -> SeriesInput:
         raise UsageError(f"{spec!r} is not a git range", "write it as BASE..TIP")
     out = workdir / "input"
     shutil.rmtree(out, ignore_errors=True)
-    proc = subprocess.run(["git", "format-patch", "--zero-commit", "--no-signature",
-                           "-o", str(out), spec], cwd=tree, capture_output=True, text=True,
-                          check=False)
+    proc = git(tree, "format-patch", "--zero-commit", "--no-signature", "-o", str(out), spec,
+               check=False)
     if proc.returncode != 0:
         raise UsageError(f"git format-patch {spec} failed in {tree}: {proc.stderr.strip()}",
                          "check the refs with `git log --oneline BASE..TIP` in the tree")

@@ -6,7 +6,9 @@ import enum
 from dataclasses import dataclass, field
 from pathlib import Path
 
-INTERRUPTED_EXIT = 130  # the exit status of a run stopped by SIGINT or SIGTERM
+from ..errors import EXIT_INTERRUPTED
+
+INTERRUPTED_EXIT = EXIT_INTERRUPTED  # the exit status of a run stopped by SIGINT or SIGTERM
 
 
 class State(enum.StrEnum):

@@ -6,10 +6,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .. import paths
-from ..progress import Progress
-from . import image, manifest
-
 HELP = "the L2 guest (Debian's kernel + busybox initramfs) for tests/guest/test_l2.py"
 
 
@@ -26,6 +22,10 @@ def register(sub: Any) -> None:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    from .. import paths
+    from ..progress import Progress
+    from . import image, manifest
+
     lay = paths.layout()
     man = manifest.load(args.manifest or lay.l2_manifest)
     img = image.build(man, args.outdir or lay.l2_build, Progress())

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import KseriesError, UsageError
+from ..git import git
 from ..progress import Progress
 from ..series import am_failure, list_patches
-from ..worktree import IDENTITY, git, holds_series, patch_ids_of_files, patch_ids_of_range
+from ..worktree import IDENTITY, holds_series, patch_ids_of_files, patch_ids_of_range
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import KseriesError, UsageError
+from ..git import git
 from ..progress import Progress
-from ..worktree import git
 from . import apply, configure, fetch, ninja
 from .manifest import QemuManifest
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .. import paths
 from ..errors import UsageError
-from ..progress import Progress
-from . import build, fetch, manifest
+from . import manifest
+
+if TYPE_CHECKING:
+    from .. import paths
 
 HELP = "fetch, patch (patches/qemu) and build the project's QEMU 10.0.2"
 
@@ -54,12 +55,20 @@ def _manifest(args: argparse.Namespace, lay: paths.Layout) -> manifest.QemuManif
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
+    from .. import paths
+    from ..progress import Progress
+    from . import fetch
+
     man = _manifest(args, paths.layout())
     fetch.fetch(man, Progress(), args.tarball)
     return 0
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    from .. import paths
+    from ..progress import Progress
+    from . import build
+
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: at least 1", "leave it out for ninja's default")
     lay = paths.layout(work=args.work)

@@ -16,10 +16,10 @@ import tempfile
 from pathlib import Path
 
 from ..errors import UsageError
+from ..git import git
 from ..progress import Progress
 from ..series import list_patches
 from ..tree import IMPORT_IDENTITY as IDENTITY
-from ..worktree import git
 from . import download, sources
 from .manifest import QemuManifest
 

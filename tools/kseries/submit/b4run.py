@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import KseriesError, UsageError
+from ..git import config_get, git
 
 STRATEGY = "b4.prep-cover-strategy=branch-description"
 PREFLIGHT = ("b4.prep-pre-flight-checks=disable-needs-checking,"
@@ -80,9 +81,7 @@ def run(tree: Path, args: Sequence[str], config: Sequence[str] = (),
 
 
 def is_enrolled(tree: Path, branch: str) -> bool:
-    proc = subprocess.run(["git", "config", "--get", f"branch.{branch}.b4-tracking"], cwd=tree,
-                          capture_output=True, text=True, check=False)
-    return proc.returncode == 0 and bool(proc.stdout.strip())
+    return bool((config_get(tree, f"branch.{branch}.b4-tracking") or "").strip())
 
 
 def enroll(tree: Path, branch: str, base_branch: str) -> None:
@@ -99,8 +98,7 @@ def set_series(tree: Path, version: int, prefixes: Sequence[str]) -> None:
 
 def store_cover(tree: Path, branch: str, text: str) -> None:
     """Where the branch-description strategy keeps the cover (as b4's store_cover)."""
-    subprocess.run(["git", "config", f"branch.{branch}.description", text], cwd=tree,
-                   check=True, capture_output=True)
+    git(tree, "config", f"branch.{branch}.description", text)
 
 
 def send(tree: Path, mode: str, template: Path, output: Path | None = None,

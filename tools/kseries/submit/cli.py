@@ -22,22 +22,29 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import git
+from .. import frontdoor, options
+from ..errors import KseriesError, UsageError
+from . import config
 
-from .. import paths, series
-from ..errors import KseriesError, UsageError, git_failure, report
-from ..progress import Progress
-from . import b4run, bench, checks, config, cover, emails, recipients, worktree
+if TYPE_CHECKING:
+    pass
+
+PROG = "submit-series"
+HELP = "turn patches/ into a posting through b4 (`kseries submit trailers MBOX`: add trailers)"
+
+# The posting's modules (b4, get_maintainer.pl, jinja2 templates) are
+# imported by the commands, so that `kseries --help` does not load them.
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--manifest", type=Path, default=None, help="pin of the base tree")
-    p.add_argument("--tree", type=Path, default=None,
-                   help="kernel git tree to make the worktree from (default: kernel-tree/linux)")
-    p.add_argument("--base", default=None, help="base ref (default: the pinned tag)")
-    p.add_argument("--patches", type=Path, default=None, help="series directory (patches/)")
-    p.add_argument("--work", type=Path, default=None, help="build directory (default: build/)")
+    options.add_tree_opts(p, manifest_help="pin of the base tree",
+                          tree_help="kernel git tree to make the worktree from (default: "
+                                    "kernel-tree/linux)",
+                          base_help="base ref (default: the pinned tag)")
+    options.add_patches_opt(p)
+    options.add_work_opt(p, help="build directory (default: build/)")
     p.add_argument("--worktree", type=Path, default=None,
                    help="scratch worktree to post from (default: BUILD/submit/linux, created)")
     p.add_argument("--branch", default=None,
@@ -45,9 +52,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, default=None, help="submit.toml (default: at the root)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="submit-series", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def configure(p: argparse.ArgumentParser) -> None:
+    """submit-series' options, on its own parser or on ``kseries submit``'s."""
     _common(p)
     p.add_argument("-v", "--reroll", type=int, default=1, metavar="N", help="series version")
     p.add_argument("--rfc", action="store_true", help='subject prefix "RFC PATCH"')
@@ -73,17 +79,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-sign", action="store_true", help="no patatt signature (b4 --no-sign)")
     p.add_argument("--no-verify", action="store_true",
                    help="skip the git am / b4 am checks of the written emails")
+
+
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    configure(p)
+    p.set_defaults(func=cmd_submit)
     return p
 
 
-def trailers_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="submit-series trailers",
+def register(sub: Any) -> None:
+    """Add ``kseries submit`` (the same command as submit-series) to kseries' subcommands.
+
+    ``kseries submit trailers MBOX`` is parsed by ``trailers_parser()``:
+    kseries' main() sees it first, as submit-series' main() does.
+    """
+    p = sub.add_parser("submit", help=HELP, description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    configure(p)
+    p.set_defaults(func=cmd_submit)
+
+
+def trailers_parser(prog: str = f"{PROG} trailers") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog,
                                 description="add review trailers from a reply mbox to "
                                 "patches/ (b4 trailers -u), then re-export patches/")
     _common(p)
     p.add_argument("mbox", type=Path, help="mbox with the series and its replies")
     p.add_argument("--sloppy", action="store_true",
                    help="accept trailers whose address does not match the sender (b4 -S)")
+    p.set_defaults(func=cmd_trailers)
     return p
 
 
@@ -117,6 +143,10 @@ class Context:
     """Paths and names shared by both commands."""
 
     def __init__(self, args: argparse.Namespace) -> None:
+        from .. import paths
+        from ..progress import Progress
+        from . import worktree
+
         self.lay = paths.layout(manifest_path=args.manifest, tree=args.tree, base=args.base,
                                 patches=args.patches, work=args.work)
         self.cfg = config.load(args.config or self.lay.root / config.CONFIG_NAME)
@@ -125,6 +155,8 @@ class Context:
         self.progress = Progress()
 
     def tree(self) -> Path:
+        from . import worktree
+
         return worktree.ensure(self.lay.tree, self.worktree_path, self.lay.base, self.progress)
 
 
@@ -136,6 +168,9 @@ def _clean_out(out: Path) -> None:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    from .. import series
+    from . import b4run, bench, checks, cover, emails, recipients, worktree
+
     ctx = Context(args)
     lay, cfg, progress = ctx.lay, ctx.cfg, ctx.progress
     if args.reroll < 1:
@@ -222,6 +257,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_trailers(args: argparse.Namespace) -> int:
+    from .. import series
+    from . import b4run, worktree
+
     ctx = Context(args)
     lay, progress = ctx.lay, ctx.progress
     if not args.mbox.is_file():
@@ -244,15 +282,10 @@ def cmd_trailers(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``submit-series`` command: ``kseries submit`` under its own name."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        if argv[:1] == ["trailers"]:
-            return cmd_trailers(trailers_parser().parse_args(argv[1:]))
-        return cmd_submit(build_parser().parse_args(argv))
-    except git.GitCommandError as exc:
-        err = git_failure(exc)
-        report("submit-series", err)
-        return err.exit_code
-    except KseriesError as err:
-        report("submit-series", err)
-        return err.exit_code
+    if argv[:1] == ["trailers"]:
+        args = trailers_parser().parse_args(argv[1:])
+    else:
+        args = build_parser().parse_args(argv)
+    return frontdoor.run(PROG, args.func, args)

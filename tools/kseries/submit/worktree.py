@@ -10,16 +10,14 @@ holds the previous version when one is given for the range-diff.
 
 from __future__ import annotations
 
-import contextlib
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import git
-
+from .. import git as g
 from .. import series
 from ..errors import KseriesError, UsageError
+from ..git import git
 from ..progress import Progress
 from ..tree import open_tree
 
@@ -46,7 +44,7 @@ def ensure(source: Path, path: Path, base: str, progress: Progress) -> Path:
         open_tree(source, base)
         progress.say(f"creating worktree {path} of {source} at {base}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        git.Repo(source).git.worktree("add", "--detach", str(path), base)
+        git(source, "worktree", "add", "--detach", str(path), base)
     open_tree(path, base)
     _copy_untracked_attributes(source, path)
     return path.resolve()
@@ -63,21 +61,21 @@ def _copy_untracked_attributes(source: Path, path: Path) -> None:
     what get_maintainer.pl prints.  Without them, emails and re-exported
     patches would differ from ``kseries export``'s in those lines.
     """
-    repo = git.Repo(source)
     for name in DOTFILES:
         src, dest = source / name, path / name
-        if src.is_file() and not dest.exists() and not repo.git.ls_files("--", name):
+        if src.is_file() and not dest.exists() and not g.out(source, "ls-files", "--", name):
             shutil.copyfile(src, dest)
 
 
 def prepare(tree: Path, base: str, names: Branches, patches: Path, progress: Progress) -> str:
     """Recreate the series branch from ``patches``; return the base commit id."""
-    repo = git.Repo(tree)
-    base_sha = str(repo.commit(base).hexsha)
-    with contextlib.suppress(git.GitCommandError):
-        repo.git.am("--abort")
-    repo.git.checkout("-q", "--detach", base_sha)
-    repo.git.branch("-f", names.base, base_sha)
+    base_sha = g.rev(tree, base)
+    if base_sha is None:
+        raise UsageError(f"base {base!r} does not exist in {tree}",
+                         "give an existing ref with --base (or fetch the pinned tree)")
+    git(tree, "am", "--abort", check=False)  # left over from an interrupted run
+    git(tree, "checkout", "-q", "--detach", base_sha)
+    git(tree, "branch", "-f", names.base, base_sha)
     series.apply(tree, base_sha, names.series, patches, progress, force=True)
     return base_sha
 
@@ -90,19 +88,15 @@ def previous(tree: Path, base: str, names: Branches, spec: str, progress: Progre
         return f"{base}..{names.previous}"
     if ".." in spec:
         return spec
-    repo = git.Repo(tree)
-    try:
-        repo.commit(spec)
-    except (git.BadName, ValueError):
+    if g.rev(tree, spec) is None:
         raise UsageError(f"--previous {spec!r} is neither a patch directory nor a git ref",
                          "give the directory of the previous version's patches, a ref, "
-                         "or a range A..B") from None
+                         "or a range A..B")
     return f"{base}..{spec}"
 
 
 def range_diff(tree: Path, old: str, new: str) -> str:
-    proc = subprocess.run(["git", "range-diff", "--no-color", old, new], cwd=tree,
-                          capture_output=True, text=True, check=False)
+    proc = git(tree, "range-diff", "--no-color", old, new, check=False)
     if proc.returncode != 0:
         raise UsageError(f"git range-diff {old} {new} failed: {proc.stderr.strip()}",
                          "check --previous")
@@ -116,21 +110,19 @@ def verify_am(tree: Path, base: str, branch: str, emails: list[Path]) -> int:
     or the result differs from the branch's tree.  The branch is checked
     out again afterwards.
     """
-    repo = git.Repo(tree)
-    repo.git.checkout("-q", "--detach", base)
+    git(tree, "checkout", "-q", "--detach", base)
     try:
-        try:
-            repo.git.am("--quiet", *(str(p) for p in emails))
-        except git.GitCommandError as exc:
-            with contextlib.suppress(git.GitCommandError):
-                repo.git.am("--abort")
+        proc = git(tree, "am", "--quiet", *(str(p) for p in emails), check=False)
+        if proc.returncode != 0:
+            git(tree, "am", "--abort", check=False)
             raise KseriesError(f"git am of the written emails onto {base} failed: "
-                               f"{str(exc.stderr).strip().splitlines()[-1:]}",
-                               "this is a bug in the submission path; report it") from None
-        applied = int(repo.git.rev_list("--count", f"{base}..HEAD"))
-        if repo.git.rev_parse("HEAD^{tree}") != repo.git.rev_parse(f"{branch}^{{tree}}"):
+                               f"{g.last_line(proc.stderr + proc.stdout)}",
+                               "this is a bug in the submission path; report it")
+        applied = int(g.out(tree, "rev-list", "--count", f"{base}..HEAD"))
+        if g.out(tree, "rev-parse", "HEAD^{tree}") != g.out(tree, "rev-parse",
+                                                            f"{branch}^{{tree}}"):
             raise KseriesError("the emails apply but give a different tree than the series",
                                "this is a bug in the submission path; report it")
         return applied
     finally:
-        repo.git.checkout("-q", branch)
+        git(tree, "checkout", "-q", branch)

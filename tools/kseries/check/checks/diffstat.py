@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import gitops
+from ...git import git
 from ..context import Check, CheckContext
 from ..model import Outcome, State
 
@@ -12,7 +12,7 @@ class Diffstat(Check):
     description = "the series' diffstat against the base (tip only)"
 
     def run(self, ctx: CheckContext) -> Outcome:
-        out = gitops.git(ctx.tree, "diff", "--stat=100", "--summary", ctx.base_commit,
+        out = git(ctx.tree, "diff", "--stat=100", "--summary", ctx.base_commit,
                          ctx.commit).stdout
         ctx.write_log(out)
         stat = [line for line in out.splitlines() if " changed" in line]

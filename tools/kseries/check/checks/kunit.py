@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ... import kconfig, kunit_run
 from ...errors import KseriesError
-from .. import gitops
+from ...git import git
 from ..context import Check, CheckContext
 from ..model import Outcome, State, Subtest
 
@@ -17,7 +17,7 @@ def undefined_options(ctx: CheckContext, options: list[str]) -> list[str]:
     missing = []
     for option in options:
         name = option.removeprefix("CONFIG_")
-        proc = gitops.git(ctx.tree, "grep", "-q", "-E", rf"^\s*(menu)?config {name}\s*$",
+        proc = git(ctx.tree, "grep", "-q", "-E", rf"^\s*(menu)?config {name}\s*$",
                           "HEAD", "--", "*Kconfig*", check=False)
         if proc.returncode != 0:
             missing.append(option)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from .. import gitops
+from ...git import git
 from ..context import Check, CheckContext
 from ..model import Outcome, State
 
@@ -17,7 +17,7 @@ def old_range(ctx: CheckContext, spec: str) -> str:
     """``A..B`` as given, or for a single ref R: merge-base(R, tip)..R."""
     if ".." in spec:
         return spec
-    base = gitops.git(ctx.tree, "merge-base", spec, ctx.commit).stdout.strip()
+    base = git(ctx.tree, "merge-base", spec, ctx.commit).stdout.strip()
     return f"{base}..{spec}"
 
 
@@ -31,7 +31,7 @@ class RangeDiff(Check):
             return Outcome.skip("no previous version given (--range-diff-base OLD_BASE..OLD_TIP)")
         old = old_range(ctx, spec)
         new = f"{ctx.base_commit}..{ctx.commit}"
-        proc = gitops.git(ctx.tree, "range-diff", "--no-color", old, new, check=False)
+        proc = git(ctx.tree, "range-diff", "--no-color", old, new, check=False)
         ctx.write_log(f"$ git range-diff {old} {new}\n{proc.stdout}{proc.stderr}")
         if proc.returncode != 0:
             return Outcome.skip(f"git range-diff failed: {proc.stderr.strip()[:200]}")
