@@ -26,6 +26,7 @@ SOURCE = Path("tools") / "bench" / "vblk-load.c"
 # Seconds for booting and starting the runner, on top of the cases: a
 # debug kernel under TCG on a busy machine took over 6 minutes to boot.
 BOOT_ALLOWANCE = 1200
+HEARTBEAT = 60.0  # seconds between "bench: guest: still running" lines
 
 
 @dataclass
@@ -59,7 +60,12 @@ def build_tool(root: Path, dest: Path, progress: Progress) -> Path:
 
 
 def _follow(path: Path, total: int, progress: Progress, stop: threading.Event) -> None:
-    """Print a progress line per result the guest appends to results.jsonl."""
+    """Print a progress line per result the guest appends to results.jsonl.
+
+    A log follower, not a heartbeat: it reports each new result as it
+    lands; the heartbeat around the boot (``run``) covers the minutes
+    before the first result and between slow cases.
+    """
     seen = 0
     while not stop.wait(2.0):
         if not path.exists():
@@ -143,7 +149,8 @@ def run(lay: Layout, plan: Plan, opts: Options, progress: Progress) -> int:
     follower.start()
     t0 = time.monotonic()
     try:
-        result = boot.run(spec, command, log, progress)
+        with progress.heartbeat("bench: guest", HEARTBEAT):
+            result = boot.run(spec, command, log, progress)
     finally:
         stop.set()
         follower.join(5)
