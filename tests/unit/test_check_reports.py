@@ -142,3 +142,17 @@ def test_matrix_rows_columns_and_totals(report: SeriesReport) -> None:
         "WARN 01 0001-x.patch [build]: 1 new warning",  # warnings get a line too
         "FAIL 02 0002-x.patch [build]: error: x undeclared",
         "FAIL 02 0002-x.patch [kunit]: 2 tests: 1 pass, 1 fail"]
+
+
+def test_matrix_layout(report: SeriesReport) -> None:
+    """Fixed-width columns, a rule as wide as the table, no trailing blanks."""
+    lines = matrix.render(report, subject_width=16).splitlines()
+    assert lines[:8] == [
+        "  #  patch             apply  build  kunit  diffstat",
+        "-" * 52,
+        " 01  lib: add <b> & c  ok     WARN   skip   .",
+        " 02  lib: break it     ok     FAIL*  FAIL   ok",
+        "-" * 52,
+        "     time              0.2s   5.0s   30s    0.0s",
+        "     fails             0      1      1      0",
+        "     warnings          0      1      0      0"]

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .. import table as text_table
 from .matrix import Plan
 from .results import Check, Row
 
@@ -26,31 +27,31 @@ def _num(v: float | None, fmt: str = "{:,.0f}") -> str:
     return "-" if v is None else fmt.format(v)
 
 
+CASE_TITLES = ("device", "rw", "iodepth", "queues", "back end", "IOPS", "/ direct", "p50 us",
+               "p99 us", "p99.9 us", "status")
+CHECK_TITLES = ("target", "group", "measured", "goal", "met", "best vhost-blk")
+
+
 def table(rows: list[Row]) -> str:
     """One Markdown table: a line per case, grouped by device, pattern, iodepth, queues."""
-    head = ("| device | rw | iodepth | queues | back end | IOPS | / direct | "
-            "p50 us | p99 us | p99.9 us | status |")
-    lines = [head, "|" + "---|" * 11]
+    cells = []
     for r in rows:
         c, res = r.case, r.result
         lat = res.lat_us
         status = "ok" if res.ok else "FAILED: " + res.error.replace("|", "/")[:160]
-        lines.append(
-            f"| {c.device} | {c.rw} | {c.iodepth} | {c.queues} | {c.label} | "
-            f"{_num(res.iops) if res.ok else '-'} | {_num(r.ratio_direct, '{:.2f}')} | "
-            f"{_num(lat.get('p50') if res.ok else None, '{:.0f}')} | "
-            f"{_num(lat.get('p99') if res.ok else None, '{:.0f}')} | "
-            f"{_num(lat.get('p99.9') if res.ok else None, '{:.0f}')} | {status} |")
-    return "\n".join(lines)
+        cells.append((c.device, c.rw, c.iodepth, c.queues, c.label,
+                      _num(res.iops) if res.ok else "-", _num(r.ratio_direct, "{:.2f}"),
+                      _num(lat.get("p50") if res.ok else None, "{:.0f}"),
+                      _num(lat.get("p99") if res.ok else None, "{:.0f}"),
+                      _num(lat.get("p99.9") if res.ok else None, "{:.0f}"), status))
+    return text_table.markdown(CASE_TITLES, cells)
 
 
 def checks_table(checks: list[Check]) -> str:
-    lines = ["| target | group | measured | goal | met | best vhost-blk |", "|" + "---|" * 6]
-    for ch in checks:
-        met = {True: "yes", False: "no", None: "-"}[ch.met]
-        lines.append(f"| {ch.name} | {ch.group} | {_num(ch.value, '{:.2f}')} | "
-                     f">= {ch.target:g} | {met} | {ch.detail} |")
-    return "\n".join(lines)
+    met = {True: "yes", False: "no", None: "-"}
+    return text_table.markdown(CHECK_TITLES, [
+        (ch.name, ch.group, _num(ch.value, "{:.2f}"), f">= {ch.target:g}", met[ch.met], ch.detail)
+        for ch in checks])
 
 
 def summary(rows: list[Row]) -> str:

@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import table as text_table
 from ..bench import report
 
 
@@ -29,14 +30,8 @@ class Bench:
         """A fixed-width plain-text table (emails are read in monospace)."""
         if self.text:
             return self.text
-        widths = [len(c) for c in self.columns]
-        for row in self.rows:
-            widths = [max(w, len(v)) for w, v in zip(widths, row, strict=True)]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(self.columns, widths, strict=True))]
-        lines.append("  ".join("-" * w for w in widths))
-        for row in self.rows:
-            lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
-        return "\n".join(line.rstrip() for line in lines)
+        return text_table.render([text_table.Column(c) for c in self.columns], self.rows,
+                                 rule="columns")
 
 
 def _cell(value: object) -> str:
