@@ -26,10 +26,10 @@ def test_a_least_width_holds_until_a_cell_is_wider() -> None:
 
 def test_rules_under_the_header_and_above_the_footer() -> None:
     cols = [Column("a"), Column("bb")]
-    line = table.render(cols, [("xyz", "1")], footer=[("t", "2")], rule="line")
+    line = table.render(cols, [("xyz", "1")], footer=[("t", "2")], rule=True)
     assert line.splitlines() == ["a    bb", "-------", "xyz  1", "-------", "t    2"]
-    columns = table.render(cols, [("xyz", "1")], rule="columns")
-    assert columns.splitlines() == ["a    bb", "---  --", "xyz  1"]
+    indented = table.render(cols, [("xyz", "1")], indent="> ", rule=True)
+    assert indented.splitlines() == ["> a    bb", "> -------", "> xyz  1"]
     bare = table.render(cols, [("xyz", "1")], footer=[("t", "2")])
     assert bare.splitlines() == ["a    bb", "xyz  1", "t    2"]
 
@@ -42,7 +42,7 @@ def test_no_header_gap_and_indent() -> None:
 
 def test_no_line_ends_in_blanks() -> None:
     text = table.render([Column("a"), Column("b", width=10)], [("x", ""), ("y", "z")],
-                        indent="  ", rule="line")
+                        indent="  ", rule=True)
     assert all(line == line.rstrip() for line in text.splitlines())
 
 

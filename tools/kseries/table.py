@@ -2,8 +2,8 @@
 
 ``render`` lays out fixed-width columns (each left or right aligned, at
 least ``Column.width`` wide, widened to fit its cells), separated by
-``gap``, with an optional header, a rule under it and footer rows under a
-second rule; lines carry no trailing blanks. ``markdown`` writes the
+``gap``, with an optional header, a rule under it and footer rows (under
+a second rule when there is a rule); lines carry no trailing blanks. ``markdown`` writes the
 unpadded ``| a | b |`` tables of the benchmark reports.
 """
 
@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 Align = Literal["<", ">"]
-Rule = Literal["", "line", "columns"]
 
 
 @dataclass(frozen=True)
@@ -26,12 +25,11 @@ class Column:
 
 def render(columns: Sequence[Column], rows: Sequence[Sequence[object]], *,
            footer: Sequence[Sequence[object]] = (), gap: str = "  ", indent: str = "",
-           header: bool = True, rule: Rule = "") -> str:
+           header: bool = True, rule: bool = False) -> str:
     """The table as lines joined by newlines (no final newline).
 
-    ``rule="line"`` draws one run of dashes as wide as the table under
-    the header and above the footer; ``rule="columns"`` one run per
-    column, separated like the cells.
+    ``rule`` draws a run of dashes as wide as the table under the header
+    and above the footer.
     """
     body = [_cells(row, len(columns)) for row in rows]
     foot = [_cells(row, len(columns)) for row in footer]
@@ -44,10 +42,7 @@ def render(columns: Sequence[Column], rows: Sequence[Sequence[object]], *,
                         for cell, col, width in zip(cells, columns, widths, strict=True))
         return (indent + text).rstrip()
 
-    if rule == "columns":
-        ruler = indent + gap.join("-" * w for w in widths)
-    else:
-        ruler = indent + "-" * (sum(widths) + len(gap) * (len(widths) - 1))
+    ruler = indent + "-" * (sum(widths) + len(gap) * (len(widths) - 1))
     lines = [line(titles)] if header else []
     if header and rule:
         lines.append(ruler)

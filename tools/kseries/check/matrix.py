@@ -30,7 +30,7 @@ def render(report: SeriesReport, subject_width: int = 44) -> str:
         footer.append(["", state.value + "s", *(
             sum(1 for r in report.patches if (x := r.results.get(n)) and x.state == state)
             for n in names)])
-    lines = [table.render(columns, rows, footer=footer, rule="line")]
+    lines = [table.render(columns, rows, footer=footer, rule=True)]
     totals = report.totals()
     lines.append("")
     lines.append("totals: " + ", ".join(f"{totals[s.value]} {s.value}" for s in State)
