@@ -212,6 +212,10 @@ def _spoil(data: dict[str, object], change: str) -> None:
         patches[0]["index"] = "1"
     elif change == "patch state disagrees":
         patches[1]["state"] = "success"
+    elif change == "unknown signal":
+        data["interrupted"] = "SIGHUP"
+    elif change == "unknown scope":
+        data["checks"][3]["scope"] = "series"  # type: ignore[index]
 
 
 @pytest.mark.parametrize(("change", "words"), [
@@ -224,6 +228,8 @@ def _spoil(data: dict[str, object], change: str) -> None:
     ("missing field", "lacks patches[1].results.build.cached"),
     ("wrong type", "patches[0].index = '1': not an integer"),
     ("patch state disagrees", "inconsistent: patches[1].state is 'success'"),
+    ("unknown signal", "has interrupted = 'SIGHUP', not one of '', 'SIGINT', 'SIGTERM'"),
+    ("unknown scope", "has checks[3].scope = 'series', not one of 'patch', 'tip'"),
 ])
 def test_load_refuses_what_check_series_did_not_write(report: SeriesReport, tmp_path: Path,
                                                       change: str, words: str) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ...errors import UsageError
-from ..model import INTERRUPTED_EXIT, PatchInfo, PatchReport, Result, SeriesReport, State, Subtest
+from ..model import PatchInfo, PatchReport, Result, SeriesReport, State, Subtest
 
 SCHEMA_ID = "check-series/1"
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
@@ -114,12 +114,18 @@ def from_dict(data: object) -> SeriesReport:
         started=_get(data, "started", str), seconds=_number(data, "seconds"),
         stopped_early=_get(data, "stopped_early", str),
         interrupted=_get(data, "interrupted", str))
+    _one_of(report.interrupted, ("", "SIGINT", "SIGTERM"), "interrupted")
+    for i, (_, scope, _) in enumerate(report.checks):
+        _one_of(scope, ("patch", "tip"), f"checks[{i}].scope")
     _agrees(data, "ok", _get(data, "ok", bool), report.ok)
     _agrees(data, "exit_status", _get(data, "exit_status", int), report.exit_status)
     _agrees(data, "totals", _get(data, "totals", dict), report.totals())
-    if report.interrupted and report.exit_status != INTERRUPTED_EXIT:
-        raise _Bad(f"says interrupted by {report.interrupted} but exit_status is not 130")
     return report
+
+
+def _one_of(value: str, known: tuple[str, ...], where: str) -> None:
+    if value not in known:
+        raise _Bad(f"has {where} = {value!r}, not one of {', '.join(map(repr, known))}")
 
 
 def _patch(raw: Mapping[str, object], where: str) -> PatchReport:
