@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from collections.abc import Callable
 
 import pytest
@@ -103,19 +104,27 @@ def test_quiet_progress_prints_no_heartbeat() -> None:
     assert stream.getvalue() == ""
 
 
+class YieldingStream(io.StringIO):
+    """Lets other threads run inside every write, as a slow terminal would."""
+
+    def write(self, text: str) -> int:
+        time.sleep(0.0005)
+        return super().write(text)
+
+
 def test_progress_lines_from_threads_never_share_a_line() -> None:
-    stream = io.StringIO()
+    stream = YieldingStream()
     progress = Progress(stream)
-    threads = [threading.Thread(target=lambda n=n: [progress.say(f"t{n} {'x' * 200}")
-                                                    for _ in range(200)])
+    threads = [threading.Thread(target=lambda n=n: [progress.say(f"t{n} {'x' * 20}")
+                                                    for _ in range(50)])
                for n in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     lines = stream.getvalue().splitlines()
-    assert len(lines) == 800
-    assert all(line.endswith("x" * 200) and line.count("[kseries") == 1 for line in lines)
+    assert len(lines) == 200
+    assert all(line.endswith("x" * 20) and line.count("[kseries") == 1 for line in lines)
 
 
 def test_check_series_live_heartbeat_names_the_cell_and_what_comes_next() -> None:
