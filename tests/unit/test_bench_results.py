@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -128,15 +130,15 @@ def test_plot_writes_a_png(tmp_path: Path) -> None:
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_load_results_names_a_bad_line(tmp_path: Path) -> None:
+def test_results_load_names_a_bad_line(tmp_path: Path) -> None:
     path = tmp_path / "results.jsonl"
     good = Result(key="a", ok=True, iops=1.0).to_json()
     path.write_text(json.dumps(good) + "\nnot json\n")
     with pytest.raises(KseriesError, match=r"results.jsonl:2: not a result line"):
-        runner.load_results(path)
+        results.load(path)
     path.write_text(json.dumps(good) + "\n\n")
-    assert runner.load_results(path)["a"].iops == 1.0
-    assert runner.load_results(tmp_path / "missing.jsonl") == {}
+    assert results.load(path)["a"].iops == 1.0
+    assert results.load(tmp_path / "missing.jsonl") == {}
 
 
 def test_render_writes_the_table_and_json_with_failures_counted(tmp_path: Path) -> None:
@@ -155,3 +157,67 @@ def test_render_writes_the_table_and_json_with_failures_counted(tmp_path: Path) 
     assert [c["result"]["ok"] for c in doc["cases"]] == [True, False]
     assert (tmp_path / "table.md").read_text() == text
     assert (tmp_path / "plot.png").exists()
+
+
+# -- readers beside the writers: results.jsonl and results.json -----------------------------
+
+
+def _run() -> report.Run:
+    cases, res = _group({"direct fio io_uring": 1000.0, "direct fio libaio": 800.0,
+                         "vhost-blk 2q/1w": 500.0, "vhost-blk 2q/2w": None,
+                         "vhost-user-blk 2q": 400.0})
+    res[cases[0].key].lat_us = {"p50": 12.5, "p99": 40.0, "p99.9": 71.25, "mean": 13.0}
+    res[cases[0].key].extra = {"ios": 5000, "usr_cpu": 1.5, "sys_cpu": None}
+    rows = results.rows(cases, res)
+    return report.Run(matrix.Settings(runtime=7), rows, results.checks(rows),
+                      {"command": "kseries bench", "kvm": False, "guest": {"cpus": 2}})
+
+
+def test_results_jsonl_round_trip(tmp_path: Path) -> None:
+    run = _run()
+    path = tmp_path / "results.jsonl"
+    path.write_text("".join(results.to_line(r.result) for r in run.rows))
+    assert results.load(path) == {r.case.key: r.result for r in run.rows}
+
+
+def test_results_json_round_trip(tmp_path: Path) -> None:
+    run = _run()
+    assert run.checks and any(r.ratio_direct is None for r in run.rows)
+    path = tmp_path / report.RESULTS
+    report.write(run, path)
+    again = report.load(path)
+    assert again == run
+    assert report.text(again) == report.text(run)
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    (lambda d: d.update(version=2), "version 2, this version reads 1"),
+    (lambda d: d.pop("checks"), "lacks 'checks'"),
+    (lambda d: d["cases"][0]["case"].update(key="other"), "are not the case's"),
+    (lambda d: d["checks"][0].update(met=not d["checks"][0]["met"]), "the value makes it"),
+    (lambda d: d["cases"][1]["result"].pop("ok"), "a result line lacks a field"),
+])
+def test_results_json_that_bench_did_not_write_is_refused(
+        tmp_path: Path, change: Callable[[dict[str, Any]], object], words: str) -> None:
+    data = report.to_dict(_run())
+    change(data)
+    path = tmp_path / report.RESULTS
+    path.write_text(json.dumps(data))
+    with pytest.raises(report.ReportError) as err:
+        report.load(path)
+    assert err.value.message.startswith(f"the benchmark results {path} ")
+    assert words in err.value.message and "\n" not in err.value.message
+    path.write_text("[not json")
+    with pytest.raises(report.ReportError, match="unreadable"):
+        report.load(path)
+
+
+def test_latest_results_is_the_newest_finished_run(tmp_path: Path) -> None:
+    for stamp in ("run-20261101T100000Z", "run-20261130T090000Z", "run-20261201T000000Z"):
+        (tmp_path / stamp).mkdir()
+    for stamp in ("run-20261101T100000Z", "run-20261130T090000Z"):
+        report.write(_run(), tmp_path / stamp / report.RESULTS)
+    newest = tmp_path / "run-20261130T090000Z" / report.RESULTS
+    assert report.latest_results(tmp_path) == newest
+    assert report.latest_results(newest.parent) == newest
+    assert report.latest_results(tmp_path / "run-20261201T000000Z") is None

@@ -142,3 +142,113 @@ def test_matrix_rows_columns_and_totals(report: SeriesReport) -> None:
         "WARN 01 0001-x.patch [build]: 1 new warning",  # warnings get a line too
         "FAIL 02 0002-x.patch [build]: error: x undeclared",
         "FAIL 02 0002-x.patch [kunit]: 2 tests: 1 pass, 1 fail"]
+
+
+def test_matrix_layout(report: SeriesReport) -> None:
+    """Fixed-width columns, a rule as wide as the table, no trailing blanks."""
+    lines = matrix.render(report, subject_width=16).splitlines()
+    assert lines[:8] == [
+        "  #  patch             apply  build  kunit  diffstat",
+        "-" * 52,
+        " 01  lib: add <b> & c  ok     WARN   skip   .",
+        " 02  lib: break it     ok     FAIL*  FAIL   ok",
+        "-" * 52,
+        "     time              0.2s   5.0s   30s    0.0s",
+        "     fails             0      1      1      0",
+        "     warnings          0      1      0      0"]
+
+
+# -- reading report.json back: json_report.load -------------------------------------------
+
+
+def test_load_reads_back_what_write_wrote(report: SeriesReport, tmp_path: Path) -> None:
+    path = tmp_path / "report.json"
+    json_report.write(report, path)
+    assert json_report.load(path) == report
+    report.interrupted = "SIGTERM"
+    report.stopped_early = "stopped by SIGTERM during patch 2"
+    json_report.write(report, path)
+    assert json_report.load(path) == report
+
+
+def test_load_keeps_times_as_written(report: SeriesReport, tmp_path: Path) -> None:
+    report.seconds = 1.23456789
+    report.patches[0].results["build"].seconds = 2.0004
+    json_report.write(report, tmp_path / "a.json")
+    again = json_report.load(tmp_path / "a.json")
+    assert again.seconds == 1.235 and again.patches[0].results["build"].seconds == 2.0
+    json_report.write(again, tmp_path / "b.json")
+    assert (tmp_path / "a.json").read_text() == (tmp_path / "b.json").read_text()
+
+
+def test_load_of_an_older_report_without_path_and_message_key(report: SeriesReport,
+                                                             tmp_path: Path) -> None:
+    data = json_report.to_dict(report)
+    for p in data["patches"]:
+        del p["path"], p["message_key"]
+    (tmp_path / "r.json").write_text(json.dumps(data))
+    got = json_report.load(tmp_path / "r.json").patches[0].patch
+    assert got.path == Path("0001-x.patch") and got.message_key == ""
+
+
+def _spoil(data: dict[str, object], change: str) -> None:
+    patches: list[dict[str, object]] = data["patches"]  # type: ignore[assignment]
+    results: dict[str, dict[str, object]] = patches[1]["results"]  # type: ignore[assignment]
+    if change == "unknown state":
+        results["build"]["state"] = "passed"
+    elif change == "unknown subtest state":
+        results["kunit"]["subtests"][0]["state"] = "PASS"  # type: ignore[index]
+    elif change == "other schema":
+        data["schema"] = "check-series/2"
+    elif change == "no schema":
+        del data["schema"]
+    elif change == "ok disagrees":
+        data["ok"] = True
+    elif change == "totals disagree":
+        data["totals"] = {"success": 9, "warning": 0, "fail": 0, "skip": 0}
+    elif change == "missing field":
+        del results["build"]["cached"]
+    elif change == "wrong type":
+        patches[0]["index"] = "1"
+    elif change == "patch state disagrees":
+        patches[1]["state"] = "success"
+    elif change == "unknown signal":
+        data["interrupted"] = "SIGHUP"
+    elif change == "unknown scope":
+        data["checks"][3]["scope"] = "series"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    ("unknown state", "unknown state patches[1].results.build.state = 'passed'"),
+    ("unknown subtest state", "results.kunit.subtests[0].state = 'PASS'"),
+    ("other schema", "has schema 'check-series/2'; this version reads check-series/1 only"),
+    ("no schema", "has no schema"),
+    ("ok disagrees", "inconsistent: ok is True, its results make it False"),
+    ("totals disagree", "inconsistent: totals is"),
+    ("missing field", "lacks patches[1].results.build.cached"),
+    ("wrong type", "patches[0].index = '1': not an integer"),
+    ("patch state disagrees", "inconsistent: patches[1].state is 'success'"),
+    ("unknown signal", "has interrupted = 'SIGHUP', not one of '', 'SIGINT', 'SIGTERM'"),
+    ("unknown scope", "has checks[3].scope = 'series', not one of 'patch', 'tip'"),
+])
+def test_load_refuses_what_check_series_did_not_write(report: SeriesReport, tmp_path: Path,
+                                                      change: str, words: str) -> None:
+    data = json_report.to_dict(report)
+    _spoil(data, change)
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(json_report.ReportError) as err:
+        json_report.load(path)
+    assert err.value.message.startswith(f"the check-series report {path} ")
+    assert words in err.value.message and "\n" not in str(err.value)
+
+
+def test_load_refuses_a_file_that_is_not_a_report(tmp_path: Path) -> None:
+    for text, words in (("{not json", "is not JSON"), ("[1, 2]", "is not a JSON object")):
+        path = tmp_path / "r.json"
+        path.write_text(text)
+        with pytest.raises(json_report.ReportError, match=words) as err:
+            json_report.load(path)
+        assert str(path) in err.value.message
+    with pytest.raises(json_report.ReportError, match="cannot read"):
+        json_report.load(tmp_path / "missing.json")

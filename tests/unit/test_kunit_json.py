@@ -217,3 +217,18 @@ def test_run_with_no_tests(tmp_path: Path) -> None:
     progress, _ = quiet_progress()
     with pytest.raises(KseriesError, match=r"ran no tests from vhost_blk.kunitconfig \(exit 1\)"):
         kunit_run.run(tree, kunitconfig(tmp_path), tmp_path / "b", progress)
+
+
+def test_a_quiet_kunit_py_gets_heartbeat_lines(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    tree = fake_tree(tmp_path / "linux", src=str(KUNIT / "vhost_blk.json"))
+    script = tree / "tools" / "testing" / "kunit" / "kunit.py"
+    script.write_text("import time\ntime.sleep(0.5)\n" + script.read_text())
+    monkeypatch.setattr(kunit_run, "HEARTBEAT", 0.05)
+    progress, stream = quiet_progress()
+    kunit_run.run(tree, kunitconfig(tmp_path), tmp_path / "b", progress)
+    lines = stream.getvalue().splitlines()
+    beats = [n for n, line in enumerate(lines) if "] kunit: still running, " in line]
+    assert beats, lines
+    summary = next(n for n, line in enumerate(lines) if "kunit: 8 tests:" in line)
+    assert max(beats) < summary  # no heartbeat after the step

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from kseries import manifest
+from kseries.bench import report as bench_report
 from kseries.submit import bench, checks, cover
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures" / "submit"
@@ -37,18 +38,36 @@ def test_rendered_cover_with_a_passing_report_and_benchmarks() -> None:
 
 
 def test_the_newest_benchmark_run_reaches_the_cover(tmp_path: Path) -> None:
-    """What `kseries bench` writes (build/bench/run-<time>/table.md), not a
-    results.json at a path it never writes."""
-    for stamp, figure in (("run-20261101T100000Z", "0.50x"), ("run-20261130T090000Z", "0.97x")):
+    """What `kseries bench` writes (build/bench/run-<time>/results.json), read with
+    the benchmark's own reader and shown as its table.md shows it."""
+    run = bench_report.load(FIX / "bench.json")
+    for stamp, iops in (("run-20261101T100000Z", 12345.0), ("run-20261130T090000Z", 67890.0)):
         (tmp_path / stamp).mkdir()
-        (tmp_path / stamp / "table.md").write_text(f"| case | ratio |\n| a | {figure} |\n")
-    (tmp_path / "run-20261201T000000Z").mkdir()  # an unfinished run: no table yet
+        run.rows[4].result.iops = iops
+        bench_report.write(run, tmp_path / stamp / "results.json")
+    (tmp_path / "run-20261201T000000Z").mkdir()  # an unfinished run: no results yet
     found = bench.load(tmp_path)
-    assert found is not None and "0.97x" in found.table()
+    assert found is not None and found.path.parent.name == "run-20261130T090000Z"
+    assert found.table() == bench_report.text(run).strip()
     text = cover.render(inputs(checks.load(tmp_path / "none.json", 3), bench=found))
-    assert "| a | 0.97x |" in text
+    assert "| vhost-blk 2q/2w | 67,890 |" in text and "12,345" not in text
     assert "No benchmark figures" not in text
     assert bench.load(tmp_path / "run-20261201T000000Z") is None
+
+
+def test_benchmark_results_the_reader_refuses_stop_the_cover(tmp_path: Path) -> None:
+    path = tmp_path / "results.json"
+    path.write_text('{"results": [{"backend": "direct", "kiops": 101.5}]}')
+    with pytest.raises(bench_report.ReportError) as err:
+        bench.load(path)
+    assert err.value.message.startswith(f"the benchmark results {path} are not a version 1 ")
+
+
+def test_hand_written_figures_are_taken_verbatim(tmp_path: Path) -> None:
+    path = tmp_path / "figures.md"
+    path.write_text("\n| case | ratio |\n| a | 0.97x |\n\n")
+    found = bench.load(path)
+    assert found is not None and found.table() == "| case | ratio |\n| a | 0.97x |"
 
 
 def test_rendered_cover_without_results_invents_nothing(tmp_path: Path) -> None:

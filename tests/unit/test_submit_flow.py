@@ -19,6 +19,7 @@ import pytest
 from helpers import git, init_repo, quiet_progress
 
 from kseries import series
+from kseries.check.reports import json_report
 from kseries.submit import b4run, cli, emails
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures" / "submit"
@@ -214,10 +215,10 @@ def test_refuses_to_send_without_a_passing_check(
 
 def test_stale_check_report_is_refused(project: dict[str, Path], tmp_path: Path,
                                        capsys: pytest.CaptureFixture[str]) -> None:
-    data = json.loads((FIX / "check-pass.json").read_text())
-    data["patches"] = data["patches"][:2]
+    report = json_report.load(FIX / "check-pass.json")
+    report.patches = report.patches[:2]
     stale = tmp_path / "stale.json"
-    stale.write_text(json.dumps(data))
+    json_report.write(report, stale)
     assert cli.main(argv(project, "--send", "--check-json", str(stale))) == 2
     assert "stale" in capsys.readouterr().err
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from .progress import Progress
 STATUSES = ("PASS", "FAIL", "SKIP", "ERROR")
 # kunit.py's own stage lines worth forwarding as progress.
 _STAGE_WORDS = ("Configuring", "Building", "Starting", "Testing complete")
+HEARTBEAT = 30.0  # seconds between "kunit: still running" lines
 
 
 @dataclass(frozen=True)
@@ -115,16 +115,12 @@ def run(tree: Path, kunitconfig: Path, build_dir: Path, progress: Progress,
         proc = subprocess.Popen(cmd, cwd=tree, stdout=subprocess.PIPE, env=make_env(),
                                 stderr=subprocess.STDOUT, text=True, errors="replace")
         assert proc.stdout is not None
-        done = threading.Event()
-        threading.Thread(target=_heartbeat, args=(done, progress, t0), daemon=True).start()
-        try:
+        with progress.heartbeat("kunit", HEARTBEAT):
             for line in proc.stdout:
                 fh.write(line)
                 if line.startswith("[") and any(word in line for word in _STAGE_WORDS):
                     progress.say(f"kunit: {line.strip()[11:]}")
             rc = proc.wait(timeout=timeout + 600)
-        finally:
-            done.set()
     took = time.monotonic() - t0
     if not json_path.exists():
         raise KseriesError(f"kunit.py produced no results (exit {rc})",
@@ -136,8 +132,3 @@ def run(tree: Path, kunitconfig: Path, build_dir: Path, progress: Progress,
                            f"check that the kunitconfig enables the tests; see {log}")
     progress.say(f"kunit: {result.summary()} in {took:.0f}s")
     return result
-
-
-def _heartbeat(done: threading.Event, progress: Progress, t0: float) -> None:
-    while not done.wait(30):
-        progress.say(f"kunit: still running ({time.monotonic() - t0:.0f}s)")

@@ -13,10 +13,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import boot, build, kunit_run, series, tree, worktree
+from . import boot, build, kunit_run, series, table, tree, worktree
 from .errors import KseriesError
 from .paths import Layout
 from .progress import Progress
+
+# The stage table: name, status (as wide as NOT RUN), seconds, detail.
+STAGE_COLUMNS = (table.Column(), table.Column(width=7), table.Column(align=">", width=8),
+                 table.Column())
 
 
 @dataclass
@@ -38,10 +42,8 @@ class Report:
             s.status == "pass" for s in self.stages)
 
     def table(self) -> str:
-        width = max(len(s.name) for s in self.stages)
-        rows = [f"{s.name:<{width}}  {s.status.upper():<7} {s.seconds:7.1f}s  {s.detail}"
-                for s in self.stages]
-        return "\n".join(rows)
+        return table.render(STAGE_COLUMNS, [(s.name, s.status.upper(), f"{s.seconds:.1f}s",
+                                             s.detail) for s in self.stages], header=False)
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

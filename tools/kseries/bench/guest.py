@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .matrix import FIO, Case, Plan, fio_command, load_command, qsd_command
-from .results import Result, ResultError, failed, parse_fio, parse_load
+from .results import Result, ResultError, failed, parse_fio, parse_load, to_line
 
 CONFIGFS = Path("/sys/kernel/config")
 NULLB_NAME = "kbench0"
@@ -210,7 +210,7 @@ def main(argv: list[str]) -> int:
                 t0 = time.monotonic()
                 res = run_case(case, plan, devs)
                 res.extra["wall_s"] = round(time.monotonic() - t0, 1)
-                fh.write(json.dumps(res.to_json()) + "\n")
+                fh.write(to_line(res))
                 fh.flush()
                 what = f"{res.iops:,.0f} IOPS" if res.ok else f"FAILED: {res.error}"
                 say(f"[{i}/{len(plan.cases)}] {case.key}: {what}")

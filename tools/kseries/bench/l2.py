@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .. import paths
+from .. import table as text_table
 from ..l2 import guest
 from ..l2.image import outputs
 from ..qemu.build import binaries
@@ -119,16 +120,15 @@ def run_backend(img: guest.Images, qsd: Path, backend: str, dev: str, queues: in
 def table(points: list[Point]) -> str:
     by = {(p.backend, p.rw, p.iodepth): p for p in points}
     keys = sorted({(p.rw, p.iodepth) for p in points})
-    head = "| rw | iodepth | " + " | ".join(BACKENDS) + " | " + " | ".join(
-        f"vhost-blk / {b}" for b in BACKENDS[:-1]) + " |"
-    lines = [head, "|" + "---|" * (2 + 2 * len(BACKENDS) - 1)]
+    titles = ["rw", "iodepth", *BACKENDS, *(f"vhost-blk / {b}" for b in BACKENDS[:-1])]
+    rows = []
     for rw, qd in keys:
         iops = [by.get((b, rw, qd)) for b in BACKENDS]
         cells = [f"{p.iops:,.0f}" if p else "FAILED" for p in iops]
         vb = iops[-1]
         ratios = [f"{vb.iops / p.iops:.2f}" if vb and p and p.iops else "-" for p in iops[:-1]]
-        lines.append(f"| {rw} | {qd} | " + " | ".join(cells + ratios) + " |")
-    return "\n".join(lines) + "\n"
+        rows.append([rw, qd, *cells, *ratios])
+    return text_table.markdown(titles, rows) + "\n"
 
 
 def plot(points: list[Point], dest: Path) -> bool:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .matrix import Plan
-from .results import Check, Row
+from .. import table as text_table
+from ..errors import UsageError
+from .matrix import Case, Settings
+from .results import Check, Result, Row
 
 # What `kseries bench` writes in each run directory (build/bench/run-<time>/).
 TABLE = "table.md"
+RESULTS = "results.json"
+VERSION = 1  # of results.json
 RUN_GLOB = "run-*"
 
 
@@ -26,31 +31,31 @@ def _num(v: float | None, fmt: str = "{:,.0f}") -> str:
     return "-" if v is None else fmt.format(v)
 
 
+CASE_TITLES = ("device", "rw", "iodepth", "queues", "back end", "IOPS", "/ direct", "p50 us",
+               "p99 us", "p99.9 us", "status")
+CHECK_TITLES = ("target", "group", "measured", "goal", "met", "best vhost-blk")
+
+
 def table(rows: list[Row]) -> str:
     """One Markdown table: a line per case, grouped by device, pattern, iodepth, queues."""
-    head = ("| device | rw | iodepth | queues | back end | IOPS | / direct | "
-            "p50 us | p99 us | p99.9 us | status |")
-    lines = [head, "|" + "---|" * 11]
+    cells = []
     for r in rows:
         c, res = r.case, r.result
         lat = res.lat_us
         status = "ok" if res.ok else "FAILED: " + res.error.replace("|", "/")[:160]
-        lines.append(
-            f"| {c.device} | {c.rw} | {c.iodepth} | {c.queues} | {c.label} | "
-            f"{_num(res.iops) if res.ok else '-'} | {_num(r.ratio_direct, '{:.2f}')} | "
-            f"{_num(lat.get('p50') if res.ok else None, '{:.0f}')} | "
-            f"{_num(lat.get('p99') if res.ok else None, '{:.0f}')} | "
-            f"{_num(lat.get('p99.9') if res.ok else None, '{:.0f}')} | {status} |")
-    return "\n".join(lines)
+        cells.append((c.device, c.rw, c.iodepth, c.queues, c.label,
+                      _num(res.iops) if res.ok else "-", _num(r.ratio_direct, "{:.2f}"),
+                      _num(lat.get("p50") if res.ok else None, "{:.0f}"),
+                      _num(lat.get("p99") if res.ok else None, "{:.0f}"),
+                      _num(lat.get("p99.9") if res.ok else None, "{:.0f}"), status))
+    return text_table.markdown(CASE_TITLES, cells)
 
 
 def checks_table(checks: list[Check]) -> str:
-    lines = ["| target | group | measured | goal | met | best vhost-blk |", "|" + "---|" * 6]
-    for ch in checks:
-        met = {True: "yes", False: "no", None: "-"}[ch.met]
-        lines.append(f"| {ch.name} | {ch.group} | {_num(ch.value, '{:.2f}')} | "
-                     f">= {ch.target:g} | {met} | {ch.detail} |")
-    return "\n".join(lines)
+    met = {True: "yes", False: "no", None: "-"}
+    return text_table.markdown(CHECK_TITLES, [
+        (ch.name, ch.group, _num(ch.value, "{:.2f}"), f">= {ch.target:g}", met[ch.met], ch.detail)
+        for ch in checks])
 
 
 def summary(rows: list[Row]) -> str:
@@ -64,22 +69,99 @@ def summary(rows: list[Row]) -> str:
     return text
 
 
-def document(plan: Plan, rows: list[Row], checks: list[Check],
-             meta: dict[str, Any]) -> dict[str, Any]:
+def text(run: Run) -> str:
+    """table.md: the cases, the targets and a one-line summary."""
+    return (table(run.rows) + "\n\n" + checks_table(run.checks) + "\n\n"
+            + summary(run.rows) + "\n")
+
+
+# -- results.json: the run's model, written and read back ---------------------------------
+
+
+@dataclass
+class Run:
+    """What one ``kseries bench`` run found: the model results.json holds."""
+
+    settings: Settings
+    rows: list[Row]
+    checks: list[Check]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class ReportError(UsageError):
+    """A results.json that load() will not read; the message names the file."""
+
+
+def to_dict(run: Run) -> dict[str, Any]:
     return {
-        "version": 1,
-        "meta": meta,
-        "settings": plan.to_json()["settings"],
-        "cases": [{"case": {**r.case.__dict__, "key": r.case.key, "label": r.case.label},
+        "version": VERSION,
+        "meta": run.meta,
+        "settings": asdict(run.settings),
+        "cases": [{"case": {**asdict(r.case), "key": r.case.key, "label": r.case.label},
                    "result": r.result.to_json(), "ratio_direct": r.ratio_direct}
-                  for r in rows],
+                  for r in run.rows],
         "checks": [{"name": c.name, "group": c.group, "value": c.value, "target": c.target,
-                    "met": c.met, "detail": c.detail} for c in checks],
+                    "met": c.met, "detail": c.detail} for c in run.checks],
     }
 
 
-def write_json(path: Path, doc: dict[str, Any]) -> None:
-    path.write_text(json.dumps(doc, indent=2) + "\n")
+def write(run: Run, path: Path) -> None:
+    path.write_text(json.dumps(to_dict(run), indent=2) + "\n")
+
+
+def load(path: Path) -> Run:
+    """The run ``write`` wrote at ``path``; ``ReportError`` (one line, naming it) otherwise."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReportError(f"the benchmark results {path} are unreadable: {exc}",
+                          "re-run `kseries bench`") from None
+    try:
+        return from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        why = f"lacks {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise ReportError(f"the benchmark results {path} are not a version {VERSION} "
+                          f"results.json of `kseries bench`: {why}",
+                          "re-run `kseries bench`") from None
+
+
+def from_dict(data: Any) -> Run:
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    if data.get("version") != VERSION:
+        raise ValueError(f"version {data.get('version')!r}, this version reads {VERSION}")
+    rows = []
+    for i, item in enumerate(data["cases"]):
+        fields = dict(item["case"])
+        key, label = fields.pop("key"), fields.pop("label")
+        case = Case(**fields)
+        if (case.key, case.label) != (key, label):
+            raise ValueError(f"cases[{i}]: key {key!r} and label {label!r} are not the case's")
+        ratio = item["ratio_direct"]
+        rows.append(Row(case, Result.from_json(item["result"]),
+                        None if ratio is None else float(ratio)))
+    checks = []
+    for i, item in enumerate(data["checks"]):
+        value = item["value"]
+        check = Check(str(item["name"]), str(item["group"]),
+                      None if value is None else float(value), float(item["target"]),
+                      str(item["detail"]))
+        if check.met != item["met"]:
+            raise ValueError(f"checks[{i}]: met is {item['met']!r}, the value makes it "
+                             f"{check.met!r}")
+        checks.append(check)
+    meta = data["meta"]
+    if not isinstance(meta, dict):
+        raise ValueError("meta is not an object")
+    return Run(Settings(**data["settings"]), rows, checks, meta)
+
+
+def latest_results(path: Path) -> Path | None:
+    """results.json of a run directory, or of the newest run under ``path`` that has one."""
+    if (path / RESULTS).is_file():
+        return path / RESULTS
+    runs = sorted(d for d in path.glob(RUN_GLOB) if (d / RESULTS).is_file())
+    return runs[-1] / RESULTS if runs else None  # run-YYYYmmddTHHMMSSZ sorts by time
 
 
 def plot(rows: list[Row], path: Path) -> None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
+from ..errors import KseriesError
 from .matrix import DIRECT, Case
 
 
@@ -42,6 +44,32 @@ class Result:
                        seconds=float(data.get("seconds", 0.0)), extra=dict(data.get("extra", {})))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ResultError(f"a result line lacks a field or has a bad value: {exc!r}") from None
+
+
+def to_line(result: Result) -> str:
+    """One line of results.jsonl (what the guest appends per case), with its newline."""
+    return json.dumps(result.to_json()) + "\n"
+
+
+def load(path: Path) -> dict[str, Result]:
+    """results.jsonl as the guest wrote it, by case key; a bad line is an error naming it.
+
+    A missing file is no results (the guest stopped before the first case).
+    """
+    out: dict[str, Result] = {}
+    if not path.exists():
+        return out
+    for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            res = Result.from_json(json.loads(line))
+        except (ValueError, ResultError) as exc:
+            raise KseriesError(f"{path}:{n}: not a result line ({exc})",
+                               "the file is written by kseries.bench.guest; "
+                               "re-run the benchmark") from None
+        out[res.key] = res
+    return out
 
 
 def failed(key: str, error: str, **extra: Any) -> Result:

@@ -17,7 +17,7 @@ from .. import boot, build
 from ..errors import KseriesError, UsageError
 from ..paths import Layout
 from ..progress import Progress
-from . import report
+from . import report, results
 from .matrix import Plan
 from .results import Result, ResultError, checks, rows
 
@@ -26,6 +26,7 @@ SOURCE = Path("tools") / "bench" / "vblk-load.c"
 # Seconds for booting and starting the runner, on top of the cases: a
 # debug kernel under TCG on a busy machine took over 6 minutes to boot.
 BOOT_ALLOWANCE = 1200
+HEARTBEAT = 60.0  # seconds between "bench: guest: still running" lines
 
 
 @dataclass
@@ -59,7 +60,12 @@ def build_tool(root: Path, dest: Path, progress: Progress) -> Path:
 
 
 def _follow(path: Path, total: int, progress: Progress, stop: threading.Event) -> None:
-    """Print a progress line per result the guest appends to results.jsonl."""
+    """Print a progress line per result the guest appends to results.jsonl.
+
+    A log follower, not a heartbeat: it reports each new result as it
+    lands; the heartbeat around the boot (``run``) covers the minutes
+    before the first result and between slow cases.
+    """
     seen = 0
     while not stop.wait(2.0):
         if not path.exists():
@@ -75,32 +81,13 @@ def _follow(path: Path, total: int, progress: Progress, stop: threading.Event) -
             progress.say(f"bench: [{seen}/{total}] {res.key}: {what}")
 
 
-def load_results(path: Path) -> dict[str, Result]:
-    """results.jsonl as written by the guest; a bad line is an error naming it."""
-    out: dict[str, Result] = {}
-    if not path.exists():
-        return out
-    for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            res = Result.from_json(json.loads(line))
-        except (ValueError, ResultError) as exc:
-            raise KseriesError(f"{path}:{n}: not a result line ({exc})",
-                               "the file is written by kseries.bench.guest; "
-                               "re-run the benchmark") from None
-        out[res.key] = res
-    return out
-
-
 def render(plan: Plan, outdir: Path, meta: dict[str, Any], progress: Progress) -> tuple[str, int]:
     """results.json, table.md and plot.png from outdir/results.jsonl; (text, failures)."""
-    table_rows = rows(plan.cases, load_results(outdir / "results.jsonl"))
+    table_rows = rows(plan.cases, results.load(outdir / "results.jsonl"))
     targets = checks(table_rows)
-    report.write_json(outdir / "results.json",
-                      report.document(plan, table_rows, targets, meta))
-    text = (report.table(table_rows) + "\n\n" + report.checks_table(targets) + "\n\n"
-            + report.summary(table_rows) + "\n")
+    run = report.Run(plan.settings, table_rows, targets, meta)
+    report.write(run, outdir / report.RESULTS)
+    text = report.text(run)
     (outdir / "table.md").write_text(text)
     try:
         report.plot(table_rows, outdir / "plot.png")
@@ -143,7 +130,8 @@ def run(lay: Layout, plan: Plan, opts: Options, progress: Progress) -> int:
     follower.start()
     t0 = time.monotonic()
     try:
-        result = boot.run(spec, command, log, progress)
+        with progress.heartbeat("bench: guest", HEARTBEAT):
+            result = boot.run(spec, command, log, progress)
     finally:
         stop.set()
         follower.join(5)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -27,21 +25,8 @@ class Live:
         where = self.where(index, name)
         then = f" (next: {upcoming})" if upcoming else ""
         self.progress.say(f"{where} {check}: running{then}")
-        t0 = time.monotonic()
-        done = threading.Event()
-
-        def heartbeat() -> None:
-            while not done.wait(self.beat):
-                self.progress.say(f"{where} {check}: still running, "
-                                  f"{time.monotonic() - t0:.0f}s{then}")
-
-        thread = threading.Thread(target=heartbeat, daemon=True)
-        thread.start()
-        try:
+        with self.progress.heartbeat(f"{where} {check}", self.beat, then):
             yield
-        finally:
-            done.set()
-            thread.join()
 
     def finished(self, index: int, name: str, result: Result) -> None:
         cached = " (cached)" if result.cached else ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .. import table
+from ..table import Column
 from .model import SeriesReport, State
 
 CELL = {State.SUCCESS: "ok", State.WARNING: "WARN", State.FAIL: "FAIL", State.SKIP: "skip"}
@@ -9,29 +11,26 @@ CELL = {State.SUCCESS: "ok", State.WARNING: "WARN", State.FAIL: "FAIL", State.SK
 
 def render(report: SeriesReport, subject_width: int = 44) -> str:
     names = [name for name, _, _ in report.checks]
-    widths = [max(len(n), 5) for n in names]
-    head = f"{'#':>3}  {'patch':<{subject_width}}"
-    lines = [head + "".join(f"  {n:<{w}}" for n, w in zip(names, widths, strict=True))]
-    lines.append("-" * len(lines[0]))
+    columns = [Column("#", ">", 3), Column("patch", width=subject_width),
+               *(Column(n, width=5) for n in names)]
+    rows: list[list[object]] = []
     for row in report.patches:
         subject = row.patch.subject
         if len(subject) > subject_width:
             subject = subject[:subject_width - 1] + "~"
         cells = []
-        for name, width in zip(names, widths, strict=True):
+        for name in names:
             result = row.results.get(name)
-            text = "." if result is None else CELL[result.state] + ("*" if result.cached else "")
-            cells.append(f"  {text:<{width}}")
-        lines.append(f"{row.patch.label:>3}  {subject:<{subject_width}}" + "".join(cells))
-    lines.append("-" * len(lines[0]))
+            cells.append("." if result is None
+                         else CELL[result.state] + ("*" if result.cached else ""))
+        rows.append([row.patch.label, subject, *cells])
     took = report.check_seconds()
-    lines.append(f"{'':>3}  {'time':<{subject_width}}" + "".join(
-        f"  {_secs(took.get(n, 0.0)):<{w}}" for n, w in zip(names, widths, strict=True)))
+    footer: list[list[object]] = [["", "time", *(_secs(took.get(n, 0.0)) for n in names)]]
     for state in (State.FAIL, State.WARNING):
-        counts = [sum(1 for r in report.patches if (x := r.results.get(n)) and x.state == state)
-                  for n in names]
-        lines.append(f"{'':>3}  {state.value + 's':<{subject_width}}" + "".join(
-            f"  {c:<{w}}" for c, w in zip(counts, widths, strict=True)))
+        footer.append(["", state.value + "s", *(
+            sum(1 for r in report.patches if (x := r.results.get(n)) and x.state == state)
+            for n in names)])
+    lines = [table.render(columns, rows, footer=footer, rule=True)]
     totals = report.totals()
     lines.append("")
     lines.append("totals: " + ", ".join(f"{totals[s.value]} {s.value}" for s in State)

@@ -65,7 +65,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from .. import paths
+    from .. import paths, table
     from ..progress import Progress
     from . import build
 
@@ -77,8 +77,8 @@ def cmd_build(args: argparse.Namespace) -> int:
                       apply_series=not args.no_apply, force=args.force,
                       reconfigure=args.reconfigure, tarball=args.tarball)
     print(f"built QEMU {man.version}: {res.described} ({res.head[:12]}) in {res.build}")
-    for name, path in res.binaries.items():
-        print(f"  {name:<20} {path}")
+    print(table.render([table.Column(width=20), table.Column()],
+                       list(res.binaries.items()), gap=" ", indent="  ", header=False))
     bins = res.binaries
     print(f"qtests: QTEST_QEMU_BINARY={bins['qemu-system-x86_64']} "
           f"QTEST_QEMU_STORAGE_DAEMON_BINARY={bins['qemu-storage-daemon']} "

@@ -6,7 +6,7 @@ One job per module:
 |---|---|
 | ``config.py`` | read the ``[submit]`` section of ``submit.toml`` |
 | ``checks.py`` | read the latest check-series JSON; the send gate |
-| ``bench.py`` | read benchmark results for the cover letter |
+| ``bench.py`` | the newest benchmark run's figures for the cover letter (bench's reader) |
 | ``cover.py`` | split the cover text into sections; render the jinja2 cover |
 | ``recipients.py`` | ``scripts/get_maintainer.pl`` per patch and for the cover, merged |
 | ``worktree.py`` | the scratch worktree and branches the series is posted from |

@@ -1,17 +1,17 @@
 """Benchmark figures for the cover letter, when a benchmark has run.
 
-``kseries bench`` writes build/bench/run-<time>/ with table.md, its own
-rendering of the results; given that directory (the default) or one run,
-the newest run's table is taken verbatim (kseries.bench.report finds it).
-A ``.txt``/``.md`` file is taken verbatim too, and a JSON file may be a
-list of flat objects (one per measurement) or an object holding such a
-list under ``results`` or ``rows``.  Anything else is left out of the
-cover letter, and the cover says there are no figures.
+``kseries bench`` writes build/bench/run-<time>/results.json; given that
+directory (the default) or one run, the newest run's results.json is
+read with the benchmark's own reader (``kseries.bench.report.load``) and
+rendered as ``kseries bench`` renders table.md: the cases, the targets
+and a summary. A results.json file may be named directly; a ``.txt`` or
+``.md`` file is taken verbatim (figures written by hand). A results.json
+the reader refuses stops the command with its one-line error naming the
+file; no results at all leave the figures out, and the cover says so.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,54 +21,22 @@ from ..bench import report
 @dataclass(frozen=True)
 class Bench:
     path: Path
-    columns: tuple[str, ...] = ()
-    rows: tuple[tuple[str, ...], ...] = ()
-    text: str = ""
+    text: str
 
     def table(self) -> str:
-        """A fixed-width plain-text table (emails are read in monospace)."""
-        if self.text:
-            return self.text
-        widths = [len(c) for c in self.columns]
-        for row in self.rows:
-            widths = [max(w, len(v)) for w, v in zip(widths, row, strict=True)]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(self.columns, widths, strict=True))]
-        lines.append("  ".join("-" * w for w in widths))
-        for row in self.rows:
-            lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
-        return "\n".join(line.rstrip() for line in lines)
-
-
-def _cell(value: object) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+        """The figures as the cover letter shows them (emails are read in monospace)."""
+        return self.text
 
 
 def load(path: Path) -> Bench | None:
     if path.is_dir():
-        table = report.latest_table(path)
-        if table is None:
+        found = report.latest_results(path)
+        if found is None:
             return None
-        path = table
+        path = found
     if not path.is_file():
         return None
     if path.suffix in (".txt", ".md"):
         text = path.read_text().strip()
-        return Bench(path, text=text) if text else None
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    if isinstance(data, dict):
-        data = data.get("results", data.get("rows"))
-    if not isinstance(data, list):
-        return None
-    items = [d for d in data if isinstance(d, dict)]
-    columns: dict[str, None] = {}
-    for item in items:
-        for key, value in item.items():
-            if not isinstance(value, (dict, list)):
-                columns[str(key)] = None
-    if not items or not columns:
-        return None
-    rows = tuple(tuple(_cell(item.get(c, "")) for c in columns) for item in items)
-    return Bench(path, tuple(columns), rows)
+        return Bench(path, text) if text else None
+    return Bench(path, report.text(report.load(path)).strip())

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import jinja2
 
+from .. import table
 from ..manifest import Manifest
 from .bench import Bench
 from .checks import CheckReport
@@ -87,14 +88,11 @@ def parse_design(text: str) -> DesignText:
 
 def matrix(report: CheckReport) -> str:
     """Patches as rows, checks as columns, in fixed width."""
-    head = ["patch", *report.columns]
     n = len(report.rows)
     body = [[f"{row.index}/{n}", *(row.cells.get(c, "-") for c in report.columns)]
             for row in report.rows]
-    widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
-    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
-             for r in [head, *body]]
-    return "\n".join("  " + line for line in lines)
+    return table.render([table.Column(c) for c in ("patch", *report.columns)], body,
+                        indent="  ")
 
 
 def _environment() -> jinja2.Environment:
