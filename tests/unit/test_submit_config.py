@@ -17,7 +17,7 @@ def test_fixture_and_project_files_load() -> None:
     cfg = config.load(FIX / "submit.toml")
     assert cfg.to == ("Series Lead <lead@example.org>",)
     assert cfg.changes["2"].startswith("- foo: handle errors")
-    assert cfg.check_json == "build/check-series/report.json"
+    assert cfg.check_json is None  # the layout decides: paths.Places.check_report
     project = config.load(ROOT / "submit.toml")
     assert project.path == ROOT / "submit.toml"
 

@@ -44,10 +44,6 @@ class Manifest:
         version = self.debian_version.replace(":", "%3a")
         return f"{self.package}_{version}_all.deb"
 
-    @property
-    def project_root(self) -> Path:
-        return self.path.parent.parent
-
 
 def load(path: Path) -> Manifest:
     """Parse and validate a manifest; raise UsageError naming the problem."""

@@ -21,14 +21,17 @@ class SubmitConfig:
     lists: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     prefixes: tuple[str, ...] = ()
-    check_json: str = "build/check-series/report.json"
-    bench_results: str = "build/bench"
-    output: str = "build/submit"
+    # Unset: the layout's (``paths.Places``), under $KSERIES_WORK or build/.
+    check_json: str | None = None
+    bench_results: str | None = None
+    output: str | None = None
     get_maintainer_args: tuple[str, ...] = ("--no-git", "--no-git-fallback", "--rolestats")
     changes: dict[str, str] = field(default_factory=dict)
 
-    def resolve(self, root: Path, value: str) -> Path:
-        """A path from the file, relative to the project root."""
+    def resolve(self, root: Path, value: str | None, default: Path) -> Path:
+        """A path from the file, relative to the project root; ``default`` if unset."""
+        if value is None:
+            return default
         path = Path(value)
         return path if path.is_absolute() else root / path
 
@@ -64,9 +67,12 @@ def load(path: Path) -> SubmitConfig:
                          f"known keys: {', '.join(sorted(known))}")
     lists = {key: _strings(section, key, path) for key in
              ("to", "cc", "lists", "exclude", "prefixes", "get_maintainer_args")}
-    texts: dict[str, str] = {}
+    texts: dict[str, str | None] = {}
     for key in ("check_json", "bench_results", "output"):
-        value = section.get(key, getattr(SubmitConfig, key))
+        value = section.get(key)
+        if value is None:
+            texts[key] = None
+            continue
         if not isinstance(value, str) or not value:
             raise UsageError(f"{path}: [submit] {key} must be a non-empty string",
                              "give a path relative to the project root")
