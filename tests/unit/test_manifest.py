@@ -88,7 +88,8 @@ def test_no_base_table(tmp_path: Path) -> None:
     path = write(tmp_path, '[series]\nbranch = "x"\n')
     with pytest.raises(UsageError) as err:
         manifest.load(path)
-    assert err.value.message == f"manifest {path} has no [base] table"
+    assert err.value.message == f"manifest {path}: base is missing (a table)"
+    assert err.value.hint == "add [base]"
 
 
 @pytest.mark.parametrize("key", ["kernel_version", "deb_sha256", "topdir", "tag"])
@@ -97,13 +98,18 @@ def test_missing_base_key(tmp_path: Path, key: str) -> None:
     path = write(tmp_path, text + "\n")
     with pytest.raises(UsageError) as err:
         manifest.load(path)
-    assert err.value.message == f"manifest {path}: [base] {key} is missing or not a string"
-    assert f"set {key} =" in err.value.hint
+    expected = ("a sha256 (64 lowercase hex digits)" if key.endswith("sha256")
+                else "a non-empty string")
+    assert err.value.message == f"manifest {path}: base.{key} is missing ({expected})"
+    assert f"add {key} =" in err.value.hint and "in [base]" in err.value.hint
 
 
 def test_base_key_of_wrong_type(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD.replace('tag = "v6.12.117-test"', "tag = 6"))
-    with pytest.raises(UsageError, match=r"\[base\] tag is missing or not a string"):
+    with pytest.raises(UsageError, match=r"base\.tag must be a non-empty string, not 6 "):
+        manifest.load(path)
+    path = write(tmp_path, GOOD.replace('tag = "v6.12.117-test"', 'tag = ""'))
+    with pytest.raises(UsageError, match=r'base\.tag must be a non-empty string, not "" '):
         manifest.load(path)
 
 
@@ -112,17 +118,19 @@ def test_sha256_not_hex(tmp_path: Path, bad: str) -> None:
     path = write(tmp_path, GOOD.replace("b" * 64, bad))
     with pytest.raises(UsageError) as err:
         manifest.load(path)
-    assert err.value.message == (
-        f"manifest {path}: [base] tarball_sha256 is not a sha256 (64 lowercase hex digits)")
+    assert err.value.message.startswith(
+        f"manifest {path}: base.tarball_sha256 must be a sha256 (64 lowercase hex digits), "
+        "not \"")
+    assert "sha256sum" in err.value.hint
 
 
 def test_series_must_be_a_table(tmp_path: Path) -> None:
     path = write(tmp_path, 'series = "x"\n' + GOOD)
-    with pytest.raises(UsageError, match=r"\[series\] must be a table"):
+    with pytest.raises(UsageError, match=r"series must be a table"):
         manifest.load(path)
 
 
 def test_series_values_must_be_strings(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD + "\n[series]\nbranch = 1\n")
-    with pytest.raises(UsageError, match="branch/patches must be strings"):
+    with pytest.raises(UsageError, match="series.branch must be a non-empty string, not 1"):
         manifest.load(path)
