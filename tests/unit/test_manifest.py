@@ -132,5 +132,5 @@ def test_series_must_be_a_table(tmp_path: Path) -> None:
 
 def test_series_values_must_be_strings(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD + "\n[series]\nbranch = 1\n")
-    with pytest.raises(UsageError, match="series.branch must be a non-empty string, not 1"):
+    with pytest.raises(UsageError, match=r"series\.branch must be a non-empty string, not 1"):
         manifest.load(path)
