@@ -5,7 +5,7 @@ dataclass whose fields are the file's keys: nested dataclasses are
 tables, and a field's type says what its value must be.
 
 - ``str``, ``int`` (not a boolean), ``float`` (an integer too), ``bool``;
-- ``Path``: a string, relative to the file's directory (made absolute);
+- ``Path``: a non-empty string, relative to the file's directory (made absolute);
 - ``list[X]``, ``tuple[X, ...]``: an array; ``dict[str, X]``: a table;
 - ``X | Y``: the first that fits (``X | None`` is an optional key);
 - an ``enum.Enum``: one of its values;
@@ -253,7 +253,7 @@ def _convert_plain(value: Any, tp: Any, key: str, base: Path) -> Any:
         except ValueError:
             raise _wrong(value, tp, key) from None
     if tp is Path:
-        if not isinstance(value, str):
+        if not isinstance(value, str) or not value:
             raise _wrong(value, tp, key)
         return (base / value).resolve()
     if tp is float:
