@@ -103,6 +103,7 @@ def test_a_fixed_field_is_not_a_key(tmp_path: Path) -> None:
     ('name = "n"\nto = 3', "to must be a string or a list of strings, not 3", "write to ="),
     ('name = "n"\nchecks = 1', "checks must be a table, not 1", "write [checks]"),
     ('name = "n"\nextra = true', "extra must be a path (a string), not true", "write extra ="),
+    ('name = "n"\nextra = ""', 'extra must be a path (a string), not ""', "write extra ="),
     ('name = "n"\nsha = "ABC"', 'sha must be a sha256 (64 lowercase hex digits), not "ABC"',
      "sha256sum"),
     ('name = "n"\n[links]\n"/a/b.c" = 1', 'links."/a/b.c" must be a string, not 1',
