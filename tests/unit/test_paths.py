@@ -82,6 +82,13 @@ def test_kseries_work_moves_every_output(tmp_path: Path, monkeypatch: pytest.Mon
     assert OUTPUTS[name](where) == tmp_path / "w" / name
 
 
+def test_in_checkout(tmp_path: Path) -> None:
+    where = paths.places(root=tmp_path)
+    assert where.in_checkout("patches/qemu") == tmp_path / "patches" / "qemu"
+    assert where.in_checkout("/abs/p") == Path("/abs/p")
+    assert where.in_checkout("a/../b") == tmp_path / "b"
+
+
 def test_work_argument_beats_the_variable(tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KSERIES_WORK", str(tmp_path / "env"))
@@ -100,7 +107,7 @@ def test_layout_defaults_and_override(tmp_path: Path, monkeypatch: pytest.Monkey
     lay = paths.layout()
     assert lay.root == REAL_ROOT and lay.work == REAL_ROOT / "build"
     assert lay.tree == lay.pinned_tree == REAL_ROOT / "kernel-tree" / "linux"
-    assert lay.patches == REAL_ROOT / "patches"
+    assert lay.patches == REAL_ROOT / "patches" == lay.in_checkout(lay.manifest.patches)
     assert lay.manifest.path == lay.kernel_manifest
     assert lay.base == lay.manifest.tag
     monkeypatch.setenv("KSERIES_WORK", str(tmp_path))

@@ -10,6 +10,7 @@ import pytest
 from helpers import quiet_progress
 from qemu_fakes import TARBALL, VERSION, FakeSource, make_source, write_manifest
 
+from kseries import paths
 from kseries.errors import InfraError, UsageError
 from kseries.qemu import manifest, sources
 
@@ -56,7 +57,7 @@ def test_project_manifest_loads() -> None:
     assert man.tarball_size == 39449628
     assert man.tarball_sha256 == SHA
     assert man.tree_dir == root / "qemu-tree" / "qemu"
-    assert man.patches_dir == root / "patches" / "qemu"
+    assert paths.places().in_checkout(man.patches) == root / "patches" / "qemu"
     assert (man.fixes_dir / "series").is_file()
     assert man.url("pool/main/q/qemu") == (
         "http://deb.debian.org/debian/pool/main/q/qemu/qemu_10.0.2%2Bds.orig.tar.xz")

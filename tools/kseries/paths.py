@@ -105,6 +105,10 @@ class Places:
         """submit-series' recipients and prefixes."""
         return self.root / "submit.toml"
 
+    def in_checkout(self, relative: str) -> Path:
+        """A path a pin names relative to the checkout (``[series] patches``)."""
+        return (self.root / relative).resolve()
+
     def fragments(self, with_series: bool, debug: bool = True, kvm: bool = False) -> list[Path]:
         names = ["base.config"]
         if with_series:
@@ -240,5 +244,5 @@ def layout(manifest_path: Path | None = None, tree: Path | None = None,
         manifest=man,
         tree=(tree or where.pinned_tree).resolve(),
         base=base or man.tag,
-        patches=(patches or where.root / man.patches).resolve(),
+        patches=patches.resolve() if patches else where.in_checkout(man.patches),
     )

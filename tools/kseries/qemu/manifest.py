@@ -67,11 +67,7 @@ class QemuManifest:
     tag: str
     fixes: str
     branch: str
-    patches: str
-
-    @property
-    def project_root(self) -> Path:
-        return self.path.parent.parent
+    patches: str  # relative to the checkout: paths.Places.in_checkout
 
     @property
     def tree_dir(self) -> Path:
@@ -86,10 +82,6 @@ class QemuManifest:
     @property
     def fixes_dir(self) -> Path:
         return self.path.parent / self.fixes
-
-    @property
-    def patches_dir(self) -> Path:
-        return self.project_root / self.patches
 
     @property
     def spec(self) -> str:
