@@ -131,7 +131,9 @@ def expected(tp: Any) -> str:
         return named[-1]
     words = _expected(base)
     if any(r is NON_EMPTY for r in rules):
-        words = words.replace("a ", "a non-empty ", 1).replace("an ", "a non-empty ", 1)
+        for article in ("a ", "an "):
+            if words.startswith(article):
+                return "a non-empty " + words.removeprefix(article)
     return words
 
 
