@@ -14,6 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "check"))
 import synth
 
+from kseries import paths
 from kseries.check import cli, gitops, inputs
 
 
@@ -294,11 +295,12 @@ def test_outside_the_project_the_working_directory_is_the_project(
     """Run in a maintainer's own directory with --tree: reports and config there,
     never this project's build/check-series (submit-series gates on it)."""
     project = Path(__file__).resolve().parents[2]
-    assert cli.home(project, project / "tools") == (
+    where = paths.places(root=project)
+    assert where.check_home(project / "tools") == (
         project, project / "build" / "check-series", project / "build" / "check-work")
     elsewhere = tmp_path / "maint"
     elsewhere.mkdir()
-    assert cli.home(project, elsewhere) == (
+    assert where.check_home(elsewhere) == (
         elsewhere, elsewhere / "check-series", elsewhere / "check-series-work")
     tree, patches = synth.make_series(tmp_path)
     mine = project / "build" / "check-series" / "report.json"

@@ -117,6 +117,19 @@ def test_config_errors_name_the_key(tmp_path: Path) -> None:
     bad.write_text("[build]\nseverity = \"fatal\"\n")
     with pytest.raises(UsageError, match="severity must be"):
         config.load(bad, tmp_path)
+    bad.write_text("[build]\nmake_flags = \"W=1\"\n")
+    with pytest.raises(UsageError) as err:
+        config.load(bad, tmp_path)
+    assert err.value.message == (f'config {bad}: build.make_flags must be a list of strings, '
+                                 'not "W=1"')
+    assert err.value.hint == ('write make_flags = ["...", ...]; the keys are in '
+                              "Documentation/check-series.md")
+    bad.write_text("[kunit]\narch = \"arm64\"\n")
+    with pytest.raises(UsageError, match=r'kunit\.arch must be "um" or "x86_64", not "arm64"'):
+        config.load(bad, tmp_path)
+    bad.write_text("[hygiene]\nsubject_max = \"75\"\n")
+    with pytest.raises(UsageError, match=r'hygiene\.subject_max must be an integer, not "75"'):
+        config.load(bad, tmp_path)
     bad.write_text("[checks\n")
     with pytest.raises(UsageError, match="not valid TOML"):
         config.load(bad, tmp_path)

@@ -69,7 +69,8 @@ def test_bad_manifest_is_a_user_error(tmp_path: Path,
     bad = tmp_path / "manifest.toml"
     bad.write_text("[base]\n")
     code, out, err = run_cli(["export", "--manifest", str(bad)], capsys)
-    assert_user_error(code, out, err, "[base] kernel_version is missing", "set kernel_version")
+    assert_user_error(code, out, err, "base.kernel_version is missing (a non-empty string)",
+                      "add kernel_version = \"...\" in [base]")
 
 
 def test_unknown_command_is_argparse_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -50,11 +50,15 @@ def test_manifest_loads(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("override", "message"), [
-    ({"sha256": '"abc"'}, "sha256 is not 64"),
-    ({"modules": "[]"}, "modules is missing"),
-    ({"programs": '["fio"]'}, "not an absolute path"),
-    ({"links": '{ "mkfs.ext4" = "/usr/sbin/mke2fs" }'}, "links must map"),
-    ({"release": '""'}, "release is missing"),
+    ({"sha256": '"abc"'}, r"kernel\.sha256 must be a sha256 \(64 lowercase hex digits\)"),
+    ({"modules": "[]"}, r"kernel\.modules must be a non-empty list of non-empty strings, "
+                        r"not \[\]"),
+    ({"programs": '["fio"]'}, r'initramfs\.programs\[0\] must be an absolute path, not "fio" '
+                              r"\(name programs by their full path"),
+    ({"busybox": '"busybox"'}, r'initramfs\.busybox must be an absolute path'),
+    ({"links": '{ "mkfs.ext4" = "/usr/sbin/mke2fs" }'},
+     r"initramfs\.links must be a table mapping absolute paths to file names"),
+    ({"release": '""'}, r'kernel\.release must be a non-empty string, not ""'),
 ])
 def test_manifest_errors_name_the_field(tmp_path: Path, override: dict[str, str],
                                         message: str) -> None:
@@ -70,7 +74,10 @@ def test_manifest_missing_and_broken(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="not valid TOML"):
         manifest.load(bad)
     bad.write_text("[kernel]\n")
-    with pytest.raises(UsageError, match=r"\[initramfs\]"):
+    with pytest.raises(UsageError, match=r"kernel\.package is missing"):
+        manifest.load(bad)
+    bad.write_text(write_manifest(tmp_path).read_text().split("[initramfs]")[0])
+    with pytest.raises(UsageError, match=r"initramfs is missing \(a table\) \(add \[initramfs\]"):
         manifest.load(bad)
 
 

@@ -10,6 +10,7 @@ import pytest
 from helpers import quiet_progress
 from qemu_fakes import TARBALL, VERSION, FakeSource, make_source, write_manifest
 
+from kseries import paths
 from kseries.errors import InfraError, UsageError
 from kseries.qemu import manifest, sources
 
@@ -56,7 +57,7 @@ def test_project_manifest_loads() -> None:
     assert man.tarball_size == 39449628
     assert man.tarball_sha256 == SHA
     assert man.tree_dir == root / "qemu-tree" / "qemu"
-    assert man.patches_dir == root / "patches" / "qemu"
+    assert paths.places().in_checkout(man.patches) == root / "patches" / "qemu"
     assert (man.fixes_dir / "series").is_file()
     assert man.url("pool/main/q/qemu") == (
         "http://deb.debian.org/debian/pool/main/q/qemu/qemu_10.0.2%2Bds.orig.tar.xz")
@@ -69,12 +70,15 @@ def test_missing_manifest() -> None:
 
 
 @pytest.mark.parametrize(("override", "problem"), [
-    ({"tarball_sha256": "ABC"}, "tarball_sha256 is not a sha256"),
-    ({"tarball_size": "big"}, "tarball_size is missing or not a positive integer"),
-    ({"mirror": "ftp://example.org"}, "is not an http(s) URL"),
-    ({"suite": ""}, "[source] suite is missing"),
+    ({"tarball_sha256": "ABC"},
+     'source.tarball_sha256 must be a sha256 (64 lowercase hex digits), not "ABC"'),
+    ({"tarball_size": "big"}, 'source.tarball_size must be a positive integer, not "big"'),
+    ({"tarball_size": 0}, "source.tarball_size must be a positive integer, not 0"),
+    ({"mirror": "ftp://example.org"},
+     'source.mirror must be an http(s) URL, not "ftp://example.org"'),
+    ({"suite": ""}, 'source.suite must be a non-empty string, not ""'),
 ])
-def test_bad_manifest_values(tmp_path: Path, fake: FakeSource, override: dict[str, str],
+def test_bad_manifest_values(tmp_path: Path, fake: FakeSource, override: dict[str, str | int],
                              problem: str) -> None:
     with pytest.raises(UsageError) as err:
         write_manifest(tmp_path, fake, **override)
@@ -84,8 +88,11 @@ def test_bad_manifest_values(tmp_path: Path, fake: FakeSource, override: dict[st
 
 def test_manifest_without_source_table(tmp_path: Path) -> None:
     path = tmp_path / "manifest.toml"
+    path.write_text("")
+    with pytest.raises(UsageError, match=r"source is missing \(a table\) \(add \[source\]"):
+        manifest.load(path)
     path.write_text("[base]\n")
-    with pytest.raises(UsageError, match=r"has no \[source\] table"):
+    with pytest.raises(UsageError, match=r"unknown key base \(the keys: source, series\)"):
         manifest.load(path)
 
 

@@ -17,7 +17,7 @@ def test_fixture_and_project_files_load() -> None:
     cfg = config.load(FIX / "submit.toml")
     assert cfg.to == ("Series Lead <lead@example.org>",)
     assert cfg.changes["2"].startswith("- foo: handle errors")
-    assert cfg.check_json == "build/check-series/report.json"
+    assert cfg.check_json is None  # the layout decides: paths.Places.check_report
     project = config.load(ROOT / "submit.toml")
     assert project.path == ROOT / "submit.toml"
 
@@ -30,7 +30,8 @@ def test_missing_file_gives_defaults(tmp_path: Path) -> None:
     ("[submit]\nto = 3\n", "must be a string or a list"),
     ("[submit]\nbogus = 1\n", "unknown key"),
     ("[submit]\noutput = ''\n", "non-empty string"),
-    ("[submit.changes]\nv2 = 2\n", "must map versions"),
+    ("[submit]\nto = [\"a@b\", 3]\n", r"submit\.to\[1\] must be a string, not 3"),
+    ("[submit.changes]\nv2 = 2\n", r"submit\.changes\.v2 must be a string, not 2"),
     ("submit = 1\n", "must be a table"),
     ("[submit\n", "not valid TOML"),
 ])

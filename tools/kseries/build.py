@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import kconfig
+from . import kconfig, paths
 from .errors import KseriesError, UsageError
 from .progress import Progress
 
@@ -46,7 +46,7 @@ def make_env() -> dict[str, str]:
     env.setdefault("KBUILD_BUILD_TIMESTAMP", "2000-01-01")
     # Paths under the checkout are hashed relative to it, so another clone
     # of the project on the same machine reuses the cache.
-    env.setdefault("CCACHE_BASEDIR", str(Path(__file__).resolve().parents[2]))
+    env.setdefault("CCACHE_BASEDIR", str(paths.project_root()))
     return env
 
 

@@ -45,7 +45,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     from .progress import Progress
 
     lay = _layout(args)
-    tree.fetch(lay.manifest, dest=args.tree, deb=args.deb, progress=Progress())
+    tree.fetch(lay.manifest, lay.tree, cache=lay.kernel_cache, deb=args.deb, progress=Progress())
     return 0
 
 
@@ -131,7 +131,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                           append=args.append, cwd=lay.root, timeout=args.timeout,
                           rwdirs=tuple(args.rwdir),
                           single_thread_tcg=args.tcg_single_thread)
-    log = args.console_log or lay.work / "logs" / "run-console.log"
+    log = args.console_log or lay.console_log("run")
     res = boot.run(spec, command, log, Progress())
     sys.stdout.write(res.output)
     res.raise_for_failure()
@@ -147,7 +147,7 @@ def cmd_all(args: argparse.Namespace) -> int:
     report = pipeline.run_main(lay, progress, kunit_arch=args.kunit_arch,
                                skip=frozenset(args.skip))
     print(report.table())
-    print(f"report: {lay.work / 'report.json'}")
+    print(f"report: {lay.report}")
     print("RESULT: " + ("PASS" if report.ok else "FAIL"))
     return 0 if report.ok else 1
 

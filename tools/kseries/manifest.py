@@ -2,24 +2,41 @@
 
 from __future__ import annotations
 
-import re
-import tomllib
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
-from .errors import UsageError
+from . import tomlconfig
+from .tomlconfig import SHA256, NonEmptyStr
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_FIELDS_BASE = (
-    "kernel_version",
-    "package",
-    "debian_version",
-    "deb_sha256",
-    "tarball",
-    "tarball_sha256",
-    "topdir",
-    "tag",
-)
+
+@dataclass(frozen=True)
+class _Base:
+    """[base]: the pin."""
+
+    kernel_version: NonEmptyStr
+    package: NonEmptyStr
+    debian_version: NonEmptyStr
+    deb_sha256: Annotated[str, SHA256]
+    tarball: NonEmptyStr
+    tarball_sha256: Annotated[str, SHA256]
+    topdir: NonEmptyStr
+    tag: NonEmptyStr
+
+
+@dataclass(frozen=True)
+class _Series:
+    """[series]: where the series lives."""
+
+    branch: NonEmptyStr = "vhost-blk"
+    patches: NonEmptyStr = "patches"
+
+
+@dataclass(frozen=True)
+class _File:
+    base: _Base
+    series: _Series = field(default_factory=_Series)
 
 
 @dataclass(frozen=True)
@@ -44,48 +61,10 @@ class Manifest:
         version = self.debian_version.replace(":", "%3a")
         return f"{self.package}_{version}_all.deb"
 
-    @property
-    def project_root(self) -> Path:
-        return self.path.parent.parent
-
 
 def load(path: Path) -> Manifest:
     """Parse and validate a manifest; raise UsageError naming the problem."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise UsageError(
-            f"manifest {path} does not exist",
-            "run from the project checkout or pass --manifest PATH",
-        ) from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"manifest {path} is not valid TOML: {exc}", "fix the file") from None
-    base = data.get("base")
-    if not isinstance(base, dict):
-        raise UsageError(f"manifest {path} has no [base] table", "add [base] with the pin")
-    values: dict[str, str] = {}
-    for key in _FIELDS_BASE:
-        value = base.get(key)
-        if not isinstance(value, str) or not value:
-            raise UsageError(
-                f"manifest {path}: [base] {key} is missing or not a string",
-                f'set {key} = "..." in [base]',
-            )
-        values[key] = value
-    for key in ("deb_sha256", "tarball_sha256"):
-        if not _SHA256.match(values[key]):
-            raise UsageError(
-                f"manifest {path}: [base] {key} is not a sha256 (64 lowercase hex digits)",
-                "copy the value printed by sha256sum",
-            )
-    series = data.get("series", {})
-    if not isinstance(series, dict):
-        raise UsageError(f"manifest {path}: [series] must be a table", "see README.md")
-    branch = series.get("branch", "vhost-blk")
-    patches = series.get("patches", "patches")
-    if not isinstance(branch, str) or not isinstance(patches, str):
-        raise UsageError(f"manifest {path}: [series] branch/patches must be strings",
-                         "fix the file")
-    return Manifest(path=path.resolve(), branch=branch, patches=patches, **values)
+    data = tomlconfig.load(_File, path, what="manifest",
+                           missing_hint="run from the project checkout or pass --manifest PATH")
+    return Manifest(path=path.resolve(), branch=data.series.branch,
+                    patches=data.series.patches, **dataclasses.asdict(data.base))

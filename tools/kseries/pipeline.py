@@ -65,7 +65,6 @@ def run_main(lay: Layout, progress: Progress, kunit_arch: str = "um",
     names = ["fetch", "apply", "build", "kunit", "boot"]
     stages = {name: Stage(name) for name in names}
     report.stages = [stages[n] for n in names]
-    out = lay.work
     state: dict[str, Any] = {"with_series": False}
 
     def do(name: str, fn: Any) -> bool:
@@ -84,7 +83,7 @@ def run_main(lay: Layout, progress: Progress, kunit_arch: str = "um",
         return stage.status == "pass"
 
     def fetch(stage: Stage) -> str:
-        t = tree.ensure(lay.tree, lay.manifest, lay.base, progress)
+        t = tree.ensure(lay, progress)
         return f"{t.path} at {t.base_commit()[:12]}"
 
     def apply(stage: Stage) -> str:
@@ -120,7 +119,7 @@ def run_main(lay: Layout, progress: Progress, kunit_arch: str = "um",
         res: build.BuildResult = state["build"]
         spec = boot.GuestSpec(outdir=res.outdir, cwd=lay.root)
         cmd = guest_check_command(res.release, state["with_series"])
-        result = boot.run(spec, cmd, out / "logs" / "boot-console.log", progress)
+        result = boot.run(spec, cmd, lay.console_log("boot"), progress)
         stage.data = {"attempts": result.attempts, "retry_reason": result.retry_reason,
                       "notes": result.notes,
                       "console_log": str(result.console_log), "kvm": result.kvm,
@@ -135,5 +134,5 @@ def run_main(lay: Layout, progress: Progress, kunit_arch: str = "um",
             if do("apply", apply) and do("build", do_build):
                 do("kunit", kunit)
                 do("boot", do_boot)
-    report.write(out / "report.json")
+    report.write(lay.report)
     return report

@@ -20,6 +20,7 @@ from . import git as g
 from .deb import sha256_file
 from .errors import InfraError, UsageError
 from .manifest import Manifest
+from .paths import Layout
 from .progress import Progress
 
 # Debian's tree ignores every top-level file with these two lines.
@@ -55,14 +56,6 @@ class Tree:
         return sha
 
 
-def default_tree_dir(manifest: Manifest) -> Path:
-    return manifest.project_root / "kernel-tree" / "linux"
-
-
-def default_cache_dir(manifest: Manifest) -> Path:
-    return manifest.project_root / "kernel-tree" / "cache"
-
-
 def check_hash(path: Path, expected: str, what: str) -> None:
     actual = sha256_file(path)
     if actual != expected:
@@ -93,11 +86,11 @@ def open_tree(path: Path, base: str) -> Tree:
     return tree
 
 
-def ensure(path: Path, manifest: Manifest, base: str, progress: Progress) -> Tree:
-    """The tree a job builds: fetched first when it is the default (pinned) one."""
-    if path == default_tree_dir(manifest):
-        fetch(manifest, progress=progress)
-    return open_tree(path, base)
+def ensure(lay: Layout, progress: Progress) -> Tree:
+    """The tree a job builds: fetched first when it is the pinned one."""
+    if lay.tree == lay.pinned_tree:
+        fetch(lay.manifest, lay.pinned_tree, cache=lay.kernel_cache, progress=progress)
+    return open_tree(lay.tree, lay.base)
 
 
 def download_deb(manifest: Manifest, cache: Path, progress: Progress) -> Path:
@@ -154,11 +147,16 @@ def is_imported(path: Path, manifest: Manifest) -> bool:
     return g.is_repo(path) and g.rev(path, manifest.tag) is not None
 
 
-def fetch(manifest: Manifest, dest: Path | None = None, deb: Path | None = None,
-          progress: Progress | None = None, min_files: int = 10000) -> Tree:
-    """Fetch, verify, unpack and import the pinned tree (idempotent)."""
+def fetch(manifest: Manifest, dest: Path, deb: Path | None = None,
+          progress: Progress | None = None, min_files: int = 10000,
+          cache: Path | None = None) -> Tree:
+    """Fetch, verify, unpack and import the pinned tree into ``dest`` (idempotent).
+
+    The .deb is ``deb`` when given, else downloaded into ``cache``
+    (``Places.kernel_cache``).
+    """
     progress = progress or Progress()
-    dest = (dest or default_tree_dir(manifest)).resolve()
+    dest = dest.resolve()
     if is_imported(dest, manifest):
         progress.say(f"kernel tree already present at {dest} (tag {manifest.tag}): nothing to do")
         return Tree(dest, manifest.tag)
@@ -167,7 +165,9 @@ def fetch(manifest: Manifest, dest: Path | None = None, deb: Path | None = None,
                          "move it away (nothing is deleted automatically) and fetch again, "
                          "or use it with --tree PATH --base REF")
     if deb is None:
-        deb = download_deb(manifest, default_cache_dir(manifest), progress)
+        if cache is None:
+            raise ValueError("tree.fetch needs a cache directory or a .deb")
+        deb = download_deb(manifest, cache, progress)
     elif not deb.is_file():
         raise UsageError(f"--deb {deb} does not exist", "give the path of the downloaded .deb")
     check_hash(deb, manifest.deb_sha256, "package")

@@ -81,7 +81,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise UsageError(f"--cpus {args.cpus}: at least 1", "the default is 2")
     lay = paths.layout(manifest_path=args.manifest, tree=args.tree, base=args.base,
                        work=args.work)
-    kernel_dir = (args.kernel_dir or lay.work / "x86_64-bench").resolve()
+    kernel_dir = (args.kernel_dir or lay.bench_build).resolve()
     if args.no_build:
         if not (kernel_dir / "arch" / "x86" / "boot" / "bzImage").exists():
             raise UsageError(f"--no-build, but there is no kernel in {kernel_dir}",
@@ -100,7 +100,7 @@ def _run(lay: paths.Layout, plan: matrix.Plan, args: argparse.Namespace, kernel_
     from . import runner
 
     stamp = time.strftime("run-%Y%m%dT%H%M%SZ", time.gmtime())
-    opts = runner.Options(outdir=args.out or lay.work / "bench" / stamp, kernel_dir=kernel_dir,
+    opts = runner.Options(outdir=args.out or lay.bench_runs / stamp, kernel_dir=kernel_dir,
                           build_kernel=not args.no_build, cpus=args.cpus, memory=args.memory,
                           append=args.append, console_log=args.console_log,
                           series_head=series_head, source_tree=source)
@@ -118,7 +118,7 @@ def prepare_tree(lay: paths.Layout, apply: bool, progress: Progress) -> tuple[st
     """
     from .. import series, tree, worktree
 
-    t = tree.ensure(lay.tree, lay.manifest, lay.base, progress)
+    t = tree.ensure(lay, progress)
     if not apply:
         head = t.head()
         progress.say(f"bench: building {t.path} as checked out ({head[:12]}), "

@@ -102,7 +102,7 @@ def run(lay: Layout, plan: Plan, opts: Options, progress: Progress) -> int:
     outdir.mkdir(parents=True, exist_ok=True)
     for name in ("results.jsonl", "results.json", "table.md", "plot.png"):
         (outdir / name).unlink(missing_ok=True)
-    tool = build_tool(lay.root, lay.work / "bench", progress)
+    tool = build_tool(lay.root, lay.bench_runs, progress)
     if opts.build_kernel:
         with progress.stage("bench kernel build"):
             res = build.build(opts.source_tree or lay.tree, opts.kernel_dir,
@@ -114,14 +114,14 @@ def run(lay: Layout, plan: Plan, opts: Options, progress: Progress) -> int:
     plan.out = str(outdir)
     plan_path = outdir / "plan.json"
     plan_path.write_text(json.dumps(plan.to_json(), indent=2) + "\n")
-    tools_dir = lay.root / "tools"
+    tools_dir = lay.tools
     command = (f"echo kseries-bench: guest up, starting the runner; "
                f"PYTHONPATH={shlex.quote(str(tools_dir))} {shlex.quote(sys.executable)} "
                f"-m kseries.bench.guest {shlex.quote(str(plan_path))}")
     spec = boot.GuestSpec(outdir=opts.kernel_dir, cpus=opts.cpus, memory=opts.memory,
                           append=opts.append, cwd=lay.root,
                           timeout=BOOT_ALLOWANCE + plan.seconds(), rwdirs=(outdir,))
-    log = opts.console_log or lay.work / "logs" / "bench-console.log"
+    log = opts.console_log or lay.console_log("bench")
     progress.say(f"bench: {len(plan.cases)} cases, at most {plan.seconds() // 60} min in the "
                  f"guest; results in {outdir}")
     stop = threading.Event()

@@ -134,28 +134,15 @@ def _plan_checks(cfg: config_mod.ProjectConfig, args: argparse.Namespace
     return per, tip
 
 
-def home(project: Path, cwd: Path) -> tuple[Path, Path, Path]:
-    """(where the config is looked for, default output, default scratch space).
-
-    Run inside this project's checkout: its check-series.toml and build/.
-    Anywhere else the working directory is the project, the way a
-    maintainer runs a tool in their own tree: ./check-series.toml if there
-    is one, reports in ./check-series, scratch space in ./check-series-work;
-    never this project's config or the report its submit-series gates on.
-    """
-    project, cwd = project.resolve(), cwd.resolve()
-    if cwd == project or project in cwd.parents:
-        return project, project / "build" / "check-series", project / "build" / "check-work"
-    return cwd, cwd / "check-series", cwd / "check-series-work"
-
-
 def run(args: argparse.Namespace, progress: Progress) -> int:
     from .. import paths, tree
     from . import engine, gitops, inputs, matrix, reports
     from .context import RunOptions
     from .reports import patchwork
 
-    root, default_output, default_work = home(paths.project_root(), Path.cwd())
+    # In this checkout: its config, outputs under the work directory; anywhere
+    # else the working directory (see Places.check_home).
+    root, default_output, default_work = paths.places().check_home(Path.cwd())
     cfg_path = args.config or (root / config_mod.FILE_NAME)
     cfg = config_mod.load(cfg_path if args.config or cfg_path.exists() else None, root)
     if args.list_checks:

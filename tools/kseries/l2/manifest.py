@@ -2,15 +2,46 @@
 
 from __future__ import annotations
 
-import re
-import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
+from .. import tomlconfig
 from ..deb import Pin
-from ..errors import UsageError
+from ..tomlconfig import NON_EMPTY, NonEmptyStr, Rule
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# Programs are named by their full path on the host.
+_Absolute = Annotated[str, Rule(lambda v: v.startswith("/"), "an absolute path",
+                                "name programs by their full path on the host",
+                                example='"/usr/bin/fio"')]
+_LINKS = Rule(lambda links: all(k.startswith("/") and v and "/" not in v
+                                for k, v in links.items()),
+              "a table mapping absolute paths to file names",
+              'write links = { "/usr/sbin/mkfs.ext4" = "mke2fs" }')
+
+
+@dataclass(frozen=True)
+class _Kernel:
+    package: NonEmptyStr
+    debian_version: NonEmptyStr
+    release: NonEmptyStr
+    sha256: Annotated[str, tomlconfig.matches(r"[0-9a-f]{64}",
+                                              "a sha256 (64 lowercase hex digits)",
+                                              "copy it from `sha256sum` of the .deb")]
+    modules: Annotated[tuple[NonEmptyStr, ...], NON_EMPTY]
+
+
+@dataclass(frozen=True)
+class _Initramfs:
+    busybox: _Absolute
+    programs: Annotated[tuple[_Absolute, ...], NON_EMPTY]
+    links: Annotated[dict[str, str], _LINKS] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _File:
+    kernel: _Kernel
+    initramfs: _Initramfs
 
 
 @dataclass(frozen=True)
@@ -33,54 +64,13 @@ class L2Manifest:
         return self.path.parent / "cache"
 
 
-def _str(table: dict[str, object], key: str, where: str) -> str:
-    value = table.get(key)
-    if not isinstance(value, str) or not value:
-        raise UsageError(f"{where}: {key} is missing or not a string", f'set {key} = "..."')
-    return value
-
-
-def _strings(table: dict[str, object], key: str, where: str) -> tuple[str, ...]:
-    value = table.get(key)
-    if not isinstance(value, list) or not value or not all(
-            isinstance(v, str) and v for v in value):
-        raise UsageError(f"{where}: {key} is missing or not a list of strings",
-                         f'set {key} = ["...", ...]')
-    return tuple(value)
-
-
 def load(path: Path) -> L2Manifest:
     """Parse and check the manifest; a UsageError names what is wrong."""
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"{path} does not exist", "run from the project checkout") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path} is not valid TOML: {exc}", "fix the file") from None
-    kernel, initramfs = data.get("kernel"), data.get("initramfs")
-    if not isinstance(kernel, dict) or not isinstance(initramfs, dict):
-        raise UsageError(f"{path} needs a [kernel] and an [initramfs] table",
-                         "see the comments in l2-guest/manifest.toml")
-    where = f"{path} [kernel]"
-    sha = _str(kernel, "sha256", where)
-    if not _SHA256.match(sha):
-        raise UsageError(f"{where}: sha256 is not 64 lowercase hex digits",
-                         "copy it from `sha256sum` of the .deb")
-    pin = Pin(_str(kernel, "package", where), _str(kernel, "debian_version", where), sha,
-              "amd64", path)
-    where = f"{path} [initramfs]"
-    links = initramfs.get("links", {})
-    if not isinstance(links, dict) or not all(
-            isinstance(k, str) and k.startswith("/") and isinstance(v, str) and "/" not in v
-            for k, v in links.items()):
-        raise UsageError(f"{where}: links must map absolute paths to file names",
-                         'write links = { "/usr/sbin/mkfs.ext4" = "mke2fs" }')
-    programs = tuple(Path(p) for p in _strings(initramfs, "programs", where))
-    busybox = Path(_str(initramfs, "busybox", where))
-    for program in (busybox, *programs):
-        if not program.is_absolute():
-            raise UsageError(f"{where}: {program} is not an absolute path",
-                             "name programs by their full path on the host")
-    return L2Manifest(path=path, pin=pin, release=_str(kernel, "release", f"{path} [kernel]"),
-                      modules=_strings(kernel, "modules", f"{path} [kernel]"),
-                      busybox=busybox, programs=programs, links=dict(links))
+    data = tomlconfig.load(_File, path, what="L2 manifest",
+                           missing_hint="run from the project checkout",
+                           hint="see the comments in l2-guest/manifest.toml")
+    k, i = data.kernel, data.initramfs
+    pin = Pin(k.package, k.debian_version, k.sha256, "amd64", path)
+    return L2Manifest(path=path, pin=pin, release=k.release, modules=k.modules,
+                      busybox=Path(i.busybox), programs=tuple(Path(p) for p in i.programs),
+                      links=dict(i.links))

@@ -64,7 +64,8 @@ def _lock(build: Path) -> Iterator[None]:
         yield
 
 
-def build(man: QemuManifest, build_dir: Path, progress: Progress, *, jobs: int | None = None,
+def build(man: QemuManifest, build_dir: Path, progress: Progress, *, patches: Path,
+          jobs: int | None = None,
           apply_series: bool = True, force: bool = False, reconfigure: bool = False,
           tarball: Path | None = None) -> Result:
     t0 = time.monotonic()
@@ -72,7 +73,7 @@ def build(man: QemuManifest, build_dir: Path, progress: Progress, *, jobs: int |
     with _lock(build_dir):
         tree = fetch.fetch(man, progress, tarball)
         if apply_series:
-            applied = apply.apply(tree, man.tag, man.branch, man.patches_dir, progress, force)
+            applied = apply.apply(tree, man.tag, man.branch, patches, progress, force)
             head = applied.head
             described = f"{applied.branch} = {man.tag} + {applied.count} patches"
         else:

@@ -73,7 +73,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         raise UsageError(f"--jobs {args.jobs}: at least 1", "leave it out for ninja's default")
     lay = paths.layout(work=args.work)
     man = _manifest(args, lay)
-    res = build.build(man, lay.qemu_build, Progress(), jobs=args.jobs,
+    res = build.build(man, lay.qemu_build, Progress(), patches=lay.in_checkout(man.patches),
+                      jobs=args.jobs,
                       apply_series=not args.no_apply, force=args.force,
                       reconfigure=args.reconfigure, tarball=args.tarball)
     print(f"built QEMU {man.version}: {res.described} ({res.head[:12]}) in {res.build}")

@@ -149,9 +149,9 @@ class Context:
 
         self.lay = paths.layout(manifest_path=args.manifest, tree=args.tree, base=args.base,
                                 patches=args.patches, work=args.work)
-        self.cfg = config.load(args.config or self.lay.root / config.CONFIG_NAME)
+        self.cfg = config.load(args.config or self.lay.submit_config)
         self.names = worktree.Branches(args.branch or f"submit/{self.lay.manifest.branch}")
-        self.worktree_path = (args.worktree or self.lay.work / "submit" / "linux").resolve()
+        self.worktree_path = (args.worktree or self.lay.submit_worktree).resolve()
         self.progress = Progress()
 
     def tree(self) -> Path:
@@ -187,7 +187,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
                          f"{' and '.join(placeholders)}",
                          "write its subject and text (the branch description, then "
                          "`kseries export`, or the 0000 file itself)")
-    report = checks.load(args.check_json or cfg.resolve(lay.root, cfg.check_json),
+    check_json = cfg.resolve(lay.root, cfg.check_json, lay.check_report)
+    report = checks.load(args.check_json or check_json,
                          len(patch_files), checks.patch_ids(patch_files))
     if mode != "dry-run":
         warning = checks.gate(report, args.force)
@@ -196,7 +197,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     elif report.status != "pass":
         progress.say(f"note: {report.problem}; --reflect/--send would refuse without --force")
     changes = changelog(cfg, args.reroll, args.changelog)
-    out = (args.out or cfg.resolve(lay.root, cfg.output) / f"v{args.reroll}").resolve()
+    output = cfg.resolve(lay.root, cfg.output, lay.submit_output)
+    out = (args.out or output / f"v{args.reroll}").resolve()
 
     tree = ctx.tree()
     prev_range = ""
@@ -214,7 +216,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     inputs = cover.CoverInputs(
         design=cover.parse_design(text), manifest=lay.manifest, base_commit=base_sha,
         version=args.reroll, patch_count=len(patch_files), checks=report,
-        bench=bench.load(args.bench or cfg.resolve(lay.root, cfg.bench_results)),
+        bench=bench.load(args.bench or cfg.resolve(lay.root, cfg.bench_results,
+                                                   lay.bench_runs)),
         changes=changes, previous=args.previous or "")
     letter = cover.render(inputs)
     _clean_out(out)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import UsageError
+from .. import tomlconfig
+from ..tomlconfig import NonEmptyStr
 
 CONFIG_NAME = "submit.toml"
 
@@ -21,72 +21,66 @@ class SubmitConfig:
     lists: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     prefixes: tuple[str, ...] = ()
-    check_json: str = "build/check-series/report.json"
-    bench_results: str = "build/bench"
-    output: str = "build/submit"
+    # Unset: the layout's (``paths.Places``), under $KSERIES_WORK or build/.
+    check_json: str | None = None
+    bench_results: str | None = None
+    output: str | None = None
     get_maintainer_args: tuple[str, ...] = ("--no-git", "--no-git-fallback", "--rolestats")
     changes: dict[str, str] = field(default_factory=dict)
 
-    def resolve(self, root: Path, value: str) -> Path:
-        """A path from the file, relative to the project root."""
+    def resolve(self, root: Path, value: str | None, default: Path) -> Path:
+        """A path from the file, relative to the project root; ``default`` if unset."""
+        if value is None:
+            return default
         path = Path(value)
         return path if path.is_absolute() else root / path
 
 
-def _strings(data: dict[str, object], key: str, where: Path) -> tuple[str, ...] | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return tuple(str(v) for v in value)
-    raise UsageError(f"{where}: [submit] {key} must be a string or a list of strings",
-                     f'write e.g. {key} = ["a@example.org"]')
+Strings = str | tuple[str, ...]  # one string is a list of one
+
+
+@dataclass(frozen=True)
+class _Submit:
+    """[submit] as written in the file."""
+
+    to: Strings = ()
+    cc: Strings = ()
+    lists: Strings = ()
+    exclude: Strings = ()
+    prefixes: Strings = ()
+    check_json: NonEmptyStr | None = None
+    bench_results: NonEmptyStr | None = None
+    output: NonEmptyStr | None = None
+    get_maintainer_args: Strings = ()
+    changes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _File:
+    submit: _Submit = field(default_factory=_Submit)
+
+
+def _tuple(value: Strings) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else value
 
 
 def load(path: Path) -> SubmitConfig:
     """Parse ``path``; a missing file gives the defaults."""
     if not path.exists():
         return SubmitConfig()
-    try:
-        data = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path} is not valid TOML: {exc}", "fix the file") from None
-    section = data.get("submit", {})
-    if not isinstance(section, dict):
-        raise UsageError(f"{path}: [submit] must be a table", "see Documentation/submitting.md")
-    known = {"to", "cc", "lists", "exclude", "prefixes", "check_json", "bench_results",
-             "output", "get_maintainer_args", "changes"}
-    unknown = sorted(set(section) - known)
-    if unknown:
-        raise UsageError(f"{path}: unknown key(s) in [submit]: {', '.join(unknown)}",
-                         f"known keys: {', '.join(sorted(known))}")
-    lists = {key: _strings(section, key, path) for key in
-             ("to", "cc", "lists", "exclude", "prefixes", "get_maintainer_args")}
-    texts: dict[str, str] = {}
-    for key in ("check_json", "bench_results", "output"):
-        value = section.get(key, getattr(SubmitConfig, key))
-        if not isinstance(value, str) or not value:
-            raise UsageError(f"{path}: [submit] {key} must be a non-empty string",
-                             "give a path relative to the project root")
-        texts[key] = value
-    changes = section.get("changes", {})
-    if not isinstance(changes, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in changes.items()):
-        raise UsageError(f"{path}: [submit.changes] must map versions to text",
-                         'write e.g. v2 = """- fixed the flush path"""')
+    s = tomlconfig.load(_File, path, what="submit config",
+                        hint="see Documentation/submitting.md").submit
     default = SubmitConfig()
     return SubmitConfig(
         path=path,
-        to=lists["to"] or default.to,
-        cc=lists["cc"] or default.cc,
-        lists=lists["lists"] or default.lists,
-        exclude=lists["exclude"] or default.exclude,
-        prefixes=lists["prefixes"] or default.prefixes,
-        get_maintainer_args=lists["get_maintainer_args"] or default.get_maintainer_args,
-        check_json=texts["check_json"],
-        bench_results=texts["bench_results"],
-        output=texts["output"],
-        changes={k.lower().lstrip("v"): v.strip() for k, v in changes.items()},
+        to=_tuple(s.to),
+        cc=_tuple(s.cc),
+        lists=_tuple(s.lists),
+        exclude=_tuple(s.exclude),
+        prefixes=_tuple(s.prefixes),
+        get_maintainer_args=_tuple(s.get_maintainer_args) or default.get_maintainer_args,
+        check_json=s.check_json,
+        bench_results=s.bench_results,
+        output=s.output,
+        changes={k.lower().lstrip("v"): v.strip() for k, v in s.changes.items()},
     )
