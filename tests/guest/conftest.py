@@ -26,7 +26,7 @@ import leaks
 import pytest
 from vblk_env import FUZZ_STATS, REPORT_LINES, FuzzBudget, backend, blk, kmsg, ram, ramblk
 
-from kseries.vblk.device import DEVICE_PATH
+from vblk.device import DEVICE_PATH
 
 __all__ = ["backend", "blk", "ram", "ramblk"]
 

@@ -26,10 +26,10 @@ from pathlib import Path
 import pytest
 from vblk_env import NULLB, Backend, brd, dm_delay, kmsg, loop, null_blk, open_bdev, start
 
-from kseries.vblk import request as rq
-from kseries.vblk import uapi
-from kseries.vblk.device import DEFAULT_FEATURES
-from kseries.vblk.vring import Seg
+from vblk import request as rq
+from vblk import uapi
+from vblk.device import DEFAULT_FEATURES
+from vblk.vring import Seg
 
 
 def _power_cycle(be: Backend) -> None:

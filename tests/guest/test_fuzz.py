@@ -1,7 +1,7 @@
 """Fuzzing: hypothesis-generated descriptor chains and headers, valid and hostile.
 
 Two properties, checked against the reference model in
-kseries.vblk.oracle:
+vblk.oracle:
 
 - request level: batches of chains of any shape (headers cut anywhere
   or short, any type, sector and ioprio, readable and writable buffers
@@ -37,10 +37,10 @@ from hypothesis.internal.conjecture import providers
 from vblk_env import FUZZ_STATS as STATS
 from vblk_env import Backend, Blk, FuzzBudget, bounded, kmsg, null_blk, start
 
-from kseries.vblk import oracle, uapi
-from kseries.vblk import request as rq
-from kseries.vblk.request import Buf, Chain
-from kseries.vblk.vring import RawDesc
+from vblk import oracle, uapi
+from vblk import request as rq
+from vblk.request import Buf, Chain
+from vblk.vring import RawDesc
 
 REGION = 16 << 20  # the shadowed start of the disk
 SERIAL = b"fuzz-serial-01"
@@ -63,7 +63,7 @@ def _without_local_constants() -> None:
     """Keep hypothesis from mining the source of the imported modules for constants.
 
     Since 6.131.1 hypothesis parses every imported module outside
-    site-packages and the tests (here kseries) with ast, and filters
+    site-packages and the tests (here kseries and vblk) with ast, and filters
     the constants it finds for every new integer range a strategy asks
     for.  In the TCG guest, Python runs about 15 times slower than on
     the host: one run of this file spent 24 s parsing and 9 s filtering,

@@ -9,8 +9,8 @@ import random
 import pytest
 from vblk_env import Blk
 
-from kseries.vblk import request as rq
-from kseries.vblk import uapi
+from vblk import request as rq
+from vblk import uapi
 
 SIZES = [512, 1024, 4096, 8192, 65536, 128 << 10, 1 << 20]
 

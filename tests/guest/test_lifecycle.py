@@ -11,10 +11,10 @@ import time
 import pytest
 from vblk_env import Backend, bounded, brd, start
 
-from kseries.vblk import request as rq
-from kseries.vblk import uapi
-from kseries.vblk.device import VhostBlk, VhostError
-from kseries.vblk.vring import RawDesc
+from vblk import request as rq
+from vblk import uapi
+from vblk.device import VhostBlk, VhostError
+from vblk.vring import RawDesc
 
 
 def _flood(b_q: rq.BlkQueue, n: int, size: int = 64 << 10) -> list[rq.Pending]:

@@ -9,7 +9,7 @@ import threading
 import pytest
 from vblk_env import Backend, Blk, start
 
-from kseries.vblk import request as rq
+from vblk import request as rq
 
 
 def _worker_io(q: rq.BlkQueue, base: int, seed: int, rounds: int,

@@ -1,7 +1,7 @@
 """QEMU's own tests of vhost-blk-pci, where /dev/vhost-blk exists.
 
 tests/qtest/vhost-blk-test.c (patches/qemu) drives the device with
-libqos' virtio-pci driver, QEMU's code and not kseries.vblk, the way
+libqos' virtio-pci driver, QEMU's code and not vblk, the way
 QEMU tests virtio-blk-pci and vhost-user-blk-pci.  The qtest
 accelerator emulates no guest CPU, so the cases run at this VM's
 speed; each one sets up a loop device over a file in /tmp.

@@ -10,9 +10,9 @@ from collections.abc import Callable
 import pytest
 from vblk_env import Backend, Blk, brd, null_blk, start
 
-from kseries.vblk import request as rq
-from kseries.vblk import uapi
-from kseries.vblk.device import DEFAULT_FEATURES, VhostBlk, VhostError
+from vblk import request as rq
+from vblk import uapi
+from vblk.device import DEFAULT_FEATURES, VhostBlk, VhostError
 
 OK, IOERR, UNSUPP = uapi.VIRTIO_BLK_S_OK, uapi.VIRTIO_BLK_S_IOERR, uapi.VIRTIO_BLK_S_UNSUPP
 

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from kseries.vblk import request as rq
-from kseries.vblk import uapi
-from kseries.vblk.device import VhostBlk
+from vblk import request as rq
+from vblk import uapi
+from vblk.device import VhostBlk
 
 NULLB = Path("/sys/kernel/config/nullb")
 LOOP_CTL_GET_FREE = 0x4C82

@@ -1,6 +1,6 @@
 """The kernel's own virtio_blk driving vhost-blk, through VDUSE.
 
-kseries.vblk.vduse makes a VDUSE virtio-blk device whose virtqueues
+vblk.vduse makes a VDUSE virtio-blk device whose virtqueues
 vhost-blk serves; virtio_vdpa binds it and virtio_blk probes it, as it
 would a disk of a VM.  Everything here goes through that /dev/vdX with
 ordinary tools (dd, fio, mkfs.ext4, e2fsck, blkdiscard): the requests
@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 from vblk_env import Backend, kmsg, null_blk
 
-from kseries.vblk.vduse import CONTROL, Bridge, disk_of, vduse_disk
+from vblk.vduse import CONTROL, Bridge, disk_of, vduse_disk
 
 _seq = 0
 

@@ -1,4 +1,4 @@
-"""kseries.vblk.memory: the guest memory region and its allocator."""
+"""vblk.memory: the guest memory region and its allocator."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kseries.vblk.memory import PAGE_SIZE, GuestMemory, OutOfGuestMemory
+from vblk.memory import PAGE_SIZE, GuestMemory, OutOfGuestMemory
 
 
 @pytest.fixture

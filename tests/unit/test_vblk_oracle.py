@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from kseries.vblk import oracle, uapi
-from kseries.vblk import request as rq
-from kseries.vblk.memory import GuestMemory
-from kseries.vblk.oracle import IOERR, OK, UNSUPP
+from vblk import oracle, uapi
+from vblk import request as rq
+from vblk.memory import GuestMemory
+from vblk.oracle import IOERR, OK, UNSUPP
 
 CAP = 1 << 17  # 64 MiB in sectors
 LIM = oracle.Limits(capacity=CAP, max_discard_sectors=1 << 20, max_discard_seg=256,

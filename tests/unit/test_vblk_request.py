@@ -1,4 +1,4 @@
-"""kseries.vblk.request: chain builders and the submit/complete path (fake device)."""
+"""vblk.request: chain builders and the submit/complete path (fake device)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from vblk_fake import FakeDevice
 
-from kseries.vblk import request as rq
-from kseries.vblk import uapi
-from kseries.vblk.device import Vq
-from kseries.vblk.memory import GuestMemory
-from kseries.vblk.vring import SplitVring
+from vblk import request as rq
+from vblk import uapi
+from vblk.device import Vq
+from vblk.memory import GuestMemory
+from vblk.vring import SplitVring
 
 
 def _hdr(chain: rq.Chain) -> bytes:

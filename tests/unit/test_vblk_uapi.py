@@ -1,4 +1,4 @@
-"""The vhost-blk uAPI mirror (kseries.vblk.uapi) against the kernel's C headers.
+"""The vhost-blk uAPI mirror (vblk.uapi) against the kernel's C headers.
 
 The cross-check compiles a small C program against the series' uapi
 headers (installed the way `make headers_install` would: without
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from kseries.vblk import uapi
+from vblk import uapi
 
 # The series' headers: the worktree the main job applies patches/ in
 # (tests/integration runs this file again there after the main job).

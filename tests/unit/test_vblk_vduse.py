@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import mmap
 
-from kseries.vblk import vduse
+from vblk import vduse
 
 
 def test_struct_sizes_match_the_uapi_header() -> None:

@@ -1,4 +1,4 @@
-"""kseries.vblk.vring: split ring layout, chains, EVENT_IDX, used entries."""
+"""vblk.vring: split ring layout, chains, EVENT_IDX, used entries."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from vblk_fake import FakeDevice
 
-from kseries.vblk import uapi
-from kseries.vblk.memory import GuestMemory
-from kseries.vblk.vring import (
+from vblk import uapi
+from vblk.memory import GuestMemory
+from vblk.vring import (
     RawDesc,
     Seg,
     SplitVring,

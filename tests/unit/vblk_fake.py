@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import struct
 
-from kseries.vblk import uapi
-from kseries.vblk.memory import GuestMemory
-from kseries.vblk.vring import SplitVring
+from vblk import uapi
+from vblk.memory import GuestMemory
+from vblk.vring import SplitVring
 
 U16 = struct.Struct("<H")
 

@@ -4,7 +4,7 @@
  *
  * It lays out split virtqueues in its own memory (one memfd region whose
  * "guest physical" address is its userspace address, as in
- * tools/kseries/vblk and tools/virtio/virtio_test.c) and keeps a fixed
+ * tools/vblk and tools/virtio/virtio_test.c) and keeps a fixed
  * number of 4k-style requests in flight per queue against either
  *
  *   --backend vhost-blk    /dev/vhost-blk with a block device attached by

@@ -60,7 +60,7 @@ class Places:
 
     @property
     def tools(self) -> Path:
-        """This package's parent directory (a guest's PYTHONPATH)."""
+        """The parent of kseries and vblk (a guest's PYTHONPATH)."""
         return self.root / "tools"
 
     @property

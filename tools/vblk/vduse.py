@@ -21,7 +21,7 @@ side needs to /dev/vhost-blk, as a VMM would:
 - DRIVER_OK starts vhost-blk (features, memory table, vrings, backend),
   a reset stops it (backend -1, then the ring bases).
 
-Only the standard library and kseries.vblk: this runs in the test VM.
+Only the standard library and vblk: this runs in the test VM.
 """
 
 from __future__ import annotations
