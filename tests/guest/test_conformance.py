@@ -304,14 +304,14 @@ def test_set_mem_table_waits_for_requests_in_flight(ram: Backend) -> None:
 # disk may split a block across two pages, legacy drivers put the header
 # and the data in one descriptor.  Each size: 12 KiB, and 2 MiB + 4 KiB,
 # more than one bounce chunk.
-ANY_LAYOUT: dict[str, Callable[[int], rq.Layout]] = {
-    "8-byte-aligned": lambda size: rq.Layout(align=4096, phase=8),
-    "odd-address": lambda size: rq.Layout(align=4096, phase=1),
-    "block-split-3584-512": lambda size: rq.Layout(
+ANY_LAYOUT: dict[str, Callable[[int], rq.DescLayout]] = {
+    "8-byte-aligned": lambda size: rq.DescLayout(align=4096, phase=8),
+    "odd-address": lambda size: rq.DescLayout(align=4096, phase=1),
+    "block-split-3584-512": lambda size: rq.DescLayout(
         data_segs=(3584, 512, size - 4096), align=4096, phase=512),
-    "8-byte-aligned-segments": lambda size: rq.Layout(
+    "8-byte-aligned-segments": lambda size: rq.DescLayout(
         data_segs=(1000, 3096, size - 4096), align=8, phase=0),
-    "header-merged": lambda size: rq.Layout(header_merged=True),
+    "header-merged": lambda size: rq.DescLayout(header_merged=True),
 }
 
 
@@ -340,7 +340,7 @@ def test_any_layout_and_alignment_is_served(lbs: int, name: str, size: int) -> N
 
 def test_bounced_write_to_read_only_backend_fails(ram: Backend) -> None:
     with start(ram, features=DEFAULT_FEATURES | uapi.bit(uapi.VIRTIO_BLK_F_RO)) as b:
-        c = b.run(rq.write(0, b"\7" * 4096, rq.Layout(align=4096, phase=8)))
+        c = b.run(rq.write(0, b"\7" * 4096, rq.DescLayout(align=4096, phase=8)))
         assert c.status == uapi.VIRTIO_BLK_S_IOERR
     assert ram.direct_read(0, 4096) != b"\7" * 4096
 
@@ -419,7 +419,7 @@ def test_chain_straddling_memory_regions_is_served(ram: Backend) -> None:
         seg_max = int(b.dev.get_config().seg_max)
         data = os.urandom(4096 * seg_max)
         ram.direct_write(0, data)
-        layout = rq.Layout(data_segs=(4096,) * seg_max, indirect=True, align=4096, phase=2048)
+        layout = rq.DescLayout(data_segs=(4096,) * seg_max, indirect=True, align=4096, phase=2048)
         pending = b.q.submit(rq.read(0, len(data), layout), kick=False)
         # A region boundary in the middle of each of the first 63 data buffers.
         data_addrs = pending.addrs[1:1 + seg_max]

@@ -118,23 +118,23 @@ def valid_chain(draw: st.DrawFn, discard: bool) -> Chain:
     sector = draw(st.integers(0, region - nsect))
     align, phase = draw(placement(True))
     segs = draw(cut(nsect * 512, 512, draw(st.integers(1, 40))))
-    layout = rq.Layout(
+    layout = rq.DescLayout(
         header_cuts=tuple(draw(st.sets(st.integers(1, 15), max_size=3))),
         data_segs=tuple(segs) if len(segs) > 1 else None,
         status_merged=draw(st.booleans()), indirect=draw(st.booleans()),
         align=align, phase=phase)
     if kind == "write" and layout.data_segs is None and draw(st.booleans()):
         # The header and the data in one descriptor, the data still aligned.
-        layout = rq.Layout(header_merged=True, align=4096, phase=4096 - 16,
-                           indirect=layout.indirect)
+        layout = rq.DescLayout(header_merged=True, align=4096, phase=4096 - 16,
+                               indirect=layout.indirect)
     if kind == "read":
         return rq.read(sector, nsect * 512, layout)
     if kind == "write":
         return rq.write(sector, _bytes(draw(st.integers(0, 2**32)), nsect * 512), layout)
     if kind == "flush":
-        return rq.flush(rq.Layout(header_cuts=layout.header_cuts, indirect=layout.indirect))
+        return rq.flush(rq.DescLayout(header_cuts=layout.header_cuts, indirect=layout.indirect))
     if kind == "get_id":
-        return rq.get_id(draw(st.integers(1, 64)), rq.Layout(indirect=layout.indirect))
+        return rq.get_id(draw(st.integers(1, 64)), rq.DescLayout(indirect=layout.indirect))
     n = draw(st.integers(1, 8))
     ranges = []
     for _ in range(n):
@@ -143,7 +143,7 @@ def valid_chain(draw: st.DrawFn, discard: bool) -> Chain:
                        draw(st.sampled_from([0, uapi.VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP]))
                        if kind == "write_zeroes" else 0))
     build = rq.write_zeroes if kind == "write_zeroes" else rq.discard
-    return build(ranges, rq.Layout(header_cuts=layout.header_cuts, indirect=layout.indirect))
+    return build(ranges, rq.DescLayout(header_cuts=layout.header_cuts, indirect=layout.indirect))
 
 
 @st.composite

@@ -32,22 +32,22 @@ def test_reads_what_the_device_holds(blk: Blk) -> None:
 
 
 LAYOUTS = {
-    "one-buffer": rq.Layout(),
-    "page-crossing": rq.Layout(align=4096, phase=4096 - 512),
-    "512-aligned": rq.Layout(align=4096, phase=1536),
-    "split-header": rq.Layout(header_cuts=(4, 8, 12)),
-    "byte-header": rq.Layout(header_cuts=tuple(range(1, 16))),
-    "status-merged": rq.Layout(status_merged=True),
-    "indirect": rq.Layout(indirect=True),
-    "sg-512": rq.Layout(data_segs=(512,) * 32, align=512, phase=0),
-    "sg-mixed": rq.Layout(data_segs=(512, 1024, 4096, 1536, 7680, 1536), align=4096,
-                          phase=3584),
-    "sg-indirect-merged": rq.Layout(data_segs=(4096, 512, 11776), status_merged=True,
-                                    indirect=True, header_cuts=(8,), align=4096, phase=512),
+    "one-buffer": rq.DescLayout(),
+    "page-crossing": rq.DescLayout(align=4096, phase=4096 - 512),
+    "512-aligned": rq.DescLayout(align=4096, phase=1536),
+    "split-header": rq.DescLayout(header_cuts=(4, 8, 12)),
+    "byte-header": rq.DescLayout(header_cuts=tuple(range(1, 16))),
+    "status-merged": rq.DescLayout(status_merged=True),
+    "indirect": rq.DescLayout(indirect=True),
+    "sg-512": rq.DescLayout(data_segs=(512,) * 32, align=512, phase=0),
+    "sg-mixed": rq.DescLayout(data_segs=(512, 1024, 4096, 1536, 7680, 1536), align=4096,
+                              phase=3584),
+    "sg-indirect-merged": rq.DescLayout(data_segs=(4096, 512, 11776), status_merged=True,
+                                        indirect=True, header_cuts=(8,), align=4096, phase=512),
 }
 
 
-def _segs_for(layout: rq.Layout, size: int, max_segs: int = 64) -> rq.Layout:
+def _segs_for(layout: rq.DescLayout, size: int, max_segs: int = 64) -> rq.DescLayout:
     """Repeat the layout's segment pattern over ``size`` bytes, at most ``max_segs``
     segments (the last one takes the rest)."""
     if layout.data_segs is None:
@@ -77,10 +77,10 @@ def test_buffers_below_dma_alignment_are_bounced(blk: Blk, phase: int) -> None:
     """Any alignment (virtio 1.2, 2.6.4): data the backend cannot DMA to in
     place goes through a bounce buffer, on every backend."""
     data = os.urandom(8192)
-    c = blk.run(rq.write(0, data, rq.Layout(align=4096, phase=phase)))
+    c = blk.run(rq.write(0, data, rq.DescLayout(align=4096, phase=phase)))
     assert (c.status, c.used_len) == (uapi.VIRTIO_BLK_S_OK, 1)
     assert blk.backend.direct_read(0, 8192) == data
-    c = blk.run(rq.read(0, 8192, rq.Layout(align=4096, phase=phase)))
+    c = blk.run(rq.read(0, 8192, rq.DescLayout(align=4096, phase=phase)))
     # The used length counts the whole writable part, status included.
     assert (c.status, c.used_len, c.data) == (uapi.VIRTIO_BLK_S_OK, 8193, data)
 
@@ -92,7 +92,7 @@ def test_many_requests_in_flight(blk: Blk) -> None:
     assert all(c.ok for c in done)
     order = list(blocks)
     rnd.shuffle(order)
-    done = blk.q.run_many([rq.read(i * 8, 4096, rq.Layout(indirect=bool(i % 2)))
+    done = blk.q.run_many([rq.read(i * 8, 4096, rq.DescLayout(indirect=bool(i % 2)))
                            for i in order])
     assert [c.data for c in done] == [blocks[i] for i in order]
 
@@ -118,10 +118,10 @@ def test_random_io_with_reference_model(blk: Blk) -> None:
         sector = rnd.randrange(0, span // 512 - nsec + 1)
         cuts = sorted(rnd.sample(range(1, nsec), min(nsec - 1, rnd.randrange(0, 6))))
         segs = tuple(b - a for a, b in zip([0, *cuts], [*cuts, nsec], strict=True))
-        layout = rq.Layout(data_segs=tuple(512 * s for s in segs),
-                           header_cuts=tuple(rnd.sample(range(1, 16), rnd.randrange(0, 3))),
-                           status_merged=rnd.random() < 0.5, indirect=rnd.random() < 0.5,
-                           align=4096, phase=512 * rnd.randrange(8))
+        layout = rq.DescLayout(data_segs=tuple(512 * s for s in segs),
+                               header_cuts=tuple(rnd.sample(range(1, 16), rnd.randrange(0, 3))),
+                               status_merged=rnd.random() < 0.5, indirect=rnd.random() < 0.5,
+                               align=4096, phase=512 * rnd.randrange(8))
         if rnd.random() < 0.5:
             data = rnd.randbytes(nsec * 512)
             blk.write(sector, data, layout)

@@ -39,7 +39,7 @@ from vblk_env import REPORT_LINES, Backend, brd, kmsg, loop, null_blk
 
 from kseries import paths
 from kseries.l2 import guest
-from kseries.l2.guest import Images, Run
+from kseries.l2.guest import Images, L2Run
 from kseries.l2.image import outputs
 from kseries.qemu.build import binaries
 
@@ -75,7 +75,7 @@ def images() -> Iterator[Images]:
 
 @contextlib.contextmanager
 def _qemu(img: Images, disks: list[str], append: str, reboot: bool,
-          quiet: bool = True) -> Iterator[Run]:
+          quiet: bool = True) -> Iterator[L2Run]:
     cmd = guest.command(img, append, disks, cpus=QUEUES, reboot=reboot, quiet=quiet)
     with guest.start(cmd) as run:
         yield run

@@ -161,8 +161,8 @@ def test_ring_error_on_address_outside_memory(ram: Backend) -> None:
 
 def test_more_than_1024_buffers_stops_the_queue(ram: Backend) -> None:
     with start(ram) as b:
-        chain = rq.read(0, 1024 * 512, rq.Layout(data_segs=(512,) * 1024, indirect=True,
-                                                 align=512))
+        chain = rq.read(0, 1024 * 512, rq.DescLayout(data_segs=(512,) * 1024, indirect=True,
+                                                     align=512))
         b.q.submit(chain)
         deadline = time.monotonic() + 10
         while not b.q.vq_error():

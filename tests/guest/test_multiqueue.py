@@ -18,7 +18,7 @@ def _worker_io(q: rq.BlkQueue, base: int, seed: int, rounds: int,
     try:
         for r in range(rounds):
             blocks = {base + 8 * i: rnd.randbytes(4096) for i in range(32)}
-            done = q.run_many([rq.write(s, d, rq.Layout(indirect=bool(r % 2)))
+            done = q.run_many([rq.write(s, d, rq.DescLayout(indirect=bool(r % 2)))
                                for s, d in blocks.items()], timeout=60)
             if not all(c.ok for c in done):
                 errors.append(f"write failed on vq {q.vq.index}")

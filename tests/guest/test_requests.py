@@ -21,7 +21,7 @@ def test_flush(blk: Blk) -> None:
     blk.write(0, os.urandom(4096))
     c = blk.run(rq.flush())
     assert (c.status, c.used_len) == (OK, 1)
-    c = blk.run(rq.flush(rq.Layout(header_cuts=(3, 9), indirect=True)))
+    c = blk.run(rq.flush(rq.DescLayout(header_cuts=(3, 9), indirect=True)))
     assert (c.status, c.used_len) == (OK, 1)
 
 
@@ -44,7 +44,7 @@ def test_get_id_short_and_long_buffers(ram: Backend) -> None:
         assert (c.status, c.used_len, c.data) == (OK, 9, b"01234567")
         # A larger buffer: the ID, then zeroes up to the status byte, all
         # of them in the used length (QEMU counts the whole buffer too).
-        c = b.run(rq.get_id(32, rq.Layout(data_segs=(5, 27))))
+        c = b.run(rq.get_id(32, rq.DescLayout(data_segs=(5, 27))))
         assert (c.status, c.used_len) == (OK, 33)
         assert c.data == b"0123456789abcdefghij" + bytes(12)
 
@@ -378,7 +378,7 @@ def test_4k_logical_blocks() -> None:
         # 4 KiB blocks marks data present per block and returns zeroes for
         # a segment that starts inside a block, with or without vhost-blk:
         # the same bio from an O_DIRECT read misreads the same way.)
-        c = b.run(rq.read(8, 4096, rq.Layout(align=4096, phase=0)))
+        c = b.run(rq.read(8, 4096, rq.DescLayout(align=4096, phase=0)))
         assert c.ok and c.data == data[:4096]
         b.still_serves()
 

@@ -305,11 +305,11 @@ class Blk:
     def run(self, chain: rq.Chain, timeout: float = 20.0) -> rq.Completion:
         return self.q.run(chain, timeout)
 
-    def write(self, sector: int, data: bytes, layout: rq.Layout = rq.DEFAULT) -> None:
+    def write(self, sector: int, data: bytes, layout: rq.DescLayout = rq.DEFAULT) -> None:
         c = self.run(rq.write(sector, data, layout))
         assert (c.status, c.used_len) == (uapi.VIRTIO_BLK_S_OK, 1), c.chain.label
 
-    def read(self, sector: int, length: int, layout: rq.Layout = rq.DEFAULT) -> bytes:
+    def read(self, sector: int, length: int, layout: rq.DescLayout = rq.DEFAULT) -> bytes:
         c = self.run(rq.read(sector, length, layout))
         assert (c.status, c.used_len) == (uapi.VIRTIO_BLK_S_OK, length + 1), c.chain.label
         return c.data

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kseries.bench import matrix
-from kseries.bench.matrix import Case, PlanError, Settings
+from kseries.bench.matrix import BenchCase, PlanError, Settings
 
 
 def test_plan_has_every_back_end_per_group() -> None:
@@ -62,28 +62,28 @@ def test_plan_json_round_trip() -> None:
     p = matrix.plan(["brd"], ["randread"], [1], [1, 2], ["vhost-blk", "fio-libaio"],
                     Settings(runtime=3, ramp=0))
     p.tool, p.out = "/x/vblk-load", "/x/out"
-    again = matrix.Plan.from_json(p.to_json())
+    again = matrix.BenchPlan.from_json(p.to_json())
     assert again.cases == p.cases and again.settings == p.settings
     assert (again.tool, again.out) == ("/x/vblk-load", "/x/out")
     with pytest.raises(PlanError, match="version"):
-        matrix.Plan.from_json({"version": 7})
+        matrix.BenchPlan.from_json({"version": 7})
 
 
 def test_commands() -> None:
     s = Settings(bs=4096, runtime=5, ramp=1)
-    fio = matrix.fio_command(Case("brd", "randwrite", 32, 2, "fio-io_uring"), s, "/dev/ram0")
+    fio = matrix.fio_command(BenchCase("brd", "randwrite", 32, 2, "fio-io_uring"), s, "/dev/ram0")
     assert "--ioengine=io_uring" in fio and "--direct=1" in fio and "--numjobs=2" in fio
     assert "--iodepth=32" in fio and "--rw=randwrite" in fio and "--filename=/dev/ram0" in fio
-    blk = matrix.load_command(Case("brd", "randread", 1, 2, "vhost-blk", 2), s, "/t",
+    blk = matrix.load_command(BenchCase("brd", "randread", 1, 2, "vhost-blk", 2), s, "/t",
                               dev="/dev/ram0")
     assert blk[:7] == ["/t", "--backend", "vhost-blk", "--dev", "/dev/ram0", "--workers", "2"]
     assert blk[blk.index("--queues") + 1] == "2"
-    user = matrix.load_command(Case("brd", "randread", 1, 1, "vhost-user"), s, "/t",
+    user = matrix.load_command(BenchCase("brd", "randread", 1, 1, "vhost-user"), s, "/t",
                                socket="/tmp/s")
     assert user[:5] == ["/t", "--backend", "vhost-user", "--socket", "/tmp/s"]
-    aio = matrix.load_command(Case("brd", "randread", 4, 2, "vblk-aio"), s, "/t", dev="/dev/x")
+    aio = matrix.load_command(BenchCase("brd", "randread", 4, 2, "vblk-aio"), s, "/t", dev="/dev/x")
     assert aio[:5] == ["/t", "--backend", "aio", "--dev", "/dev/x"]
     with pytest.raises(PlanError):
-        matrix.load_command(Case("brd", "randread", 1, 1, "fio-libaio"), s, "/t")
+        matrix.load_command(BenchCase("brd", "randread", 1, 1, "fio-libaio"), s, "/t")
     qsd = " ".join(matrix.qsd_command("/dev/ram0", "/tmp/s", 2))
     assert "num-queues=2" in qsd and "filename=/dev/ram0" in qsd and "cache.direct=on" in qsd

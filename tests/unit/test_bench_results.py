@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from kseries.bench import matrix, report, results, runner
-from kseries.bench.matrix import Case
-from kseries.bench.results import Result, ResultError
+from kseries.bench.matrix import BenchCase
+from kseries.bench.results import Measurement, ResultError
 from kseries.errors import KseriesError
 
 LOAD_OK = json.dumps({
@@ -66,15 +66,15 @@ def test_parse_fio_read_and_write() -> None:
         results.parse_fio("k", '{"jobs": []}', "randread")
 
 
-def _group(iops: dict[str, float | None]) -> tuple[list[Case], dict[str, Result]]:
+def _group(iops: dict[str, float | None]) -> tuple[list[BenchCase], dict[str, Measurement]]:
     p = matrix.plan(["null_blk"], ["randread"], [32], [2], list(matrix.BACKENDS))
-    res: dict[str, Result] = {}
+    res: dict[str, Measurement] = {}
     for c in p.cases:
         v = iops.get(c.label)
         if v is None:
             res[c.key] = results.failed(c.key, "boom")
         else:
-            res[c.key] = Result(key=c.key, ok=True, iops=v)
+            res[c.key] = Measurement(key=c.key, ok=True, iops=v)
     return p.cases, res
 
 
@@ -132,7 +132,7 @@ def test_plot_writes_a_png(tmp_path: Path) -> None:
 
 def test_results_load_names_a_bad_line(tmp_path: Path) -> None:
     path = tmp_path / "results.jsonl"
-    good = Result(key="a", ok=True, iops=1.0).to_json()
+    good = Measurement(key="a", ok=True, iops=1.0).to_json()
     path.write_text(json.dumps(good) + "\nnot json\n")
     with pytest.raises(KseriesError, match=r"results.jsonl:2: not a result line"):
         results.load(path)
@@ -146,7 +146,7 @@ def test_render_writes_the_table_and_json_with_failures_counted(tmp_path: Path) 
     from kseries.progress import Progress
 
     p = matrix.plan(["brd"], ["randread"], [1], [1], ["fio-libaio", "vhost-blk"])
-    lines = [Result(key=p.cases[0].key, ok=True, iops=100.0).to_json(),
+    lines = [Measurement(key=p.cases[0].key, ok=True, iops=100.0).to_json(),
              results.failed(p.cases[1].key, "VHOST_SET_OWNER: busy").to_json()]
     (tmp_path / "results.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     text, failures = runner.render(p, tmp_path, {"command": "test"}, Progress(quiet=True))
@@ -162,15 +162,15 @@ def test_render_writes_the_table_and_json_with_failures_counted(tmp_path: Path) 
 # -- readers beside the writers: results.jsonl and results.json -----------------------------
 
 
-def _run() -> report.Run:
+def _run() -> report.BenchRun:
     cases, res = _group({"direct fio io_uring": 1000.0, "direct fio libaio": 800.0,
                          "vhost-blk 2q/1w": 500.0, "vhost-blk 2q/2w": None,
                          "vhost-user-blk 2q": 400.0})
     res[cases[0].key].lat_us = {"p50": 12.5, "p99": 40.0, "p99.9": 71.25, "mean": 13.0}
     res[cases[0].key].extra = {"ios": 5000, "usr_cpu": 1.5, "sys_cpu": None}
     rows = results.rows(cases, res)
-    return report.Run(matrix.Settings(runtime=7), rows, results.checks(rows),
-                      {"command": "kseries bench", "kvm": False, "guest": {"cpus": 2}})
+    return report.BenchRun(matrix.Settings(runtime=7), rows, results.checks(rows),
+                           {"command": "kseries bench", "kvm": False, "guest": {"cpus": 2}})
 
 
 def test_results_jsonl_round_trip(tmp_path: Path) -> None:

@@ -42,7 +42,7 @@ def make_series(tree: Path, dest: Path, count: int = 2, with_series: bool = True
     return patches
 
 
-def run(tree: Path, patches: Path, force: bool = False) -> tuple[apply.Applied, str]:
+def run(tree: Path, patches: Path, force: bool = False) -> tuple[apply.QemuApplied, str]:
     progress, stream = quiet_progress()
     return apply.apply(tree, BASE, "vhost-blk", patches, progress, force), stream.getvalue()
 

@@ -44,10 +44,10 @@ CASES: dict[str, tuple[rq.Chain, int | None, int]] = {
     "get-id": (rq.get_id(), OK, 21),
     "get-id-8": (rq.get_id(8), OK, 9),
     "get-id-32": (rq.get_id(32), OK, 33),
-    "split-header-status-merged": (rq.read(0, 8192, rq.Layout(
+    "split-header-status-merged": (rq.read(0, 8192, rq.DescLayout(
         header_cuts=(1, 9), data_segs=(4096, 4096), status_merged=True, indirect=True)),
         OK, 8193),
-    "header-merged-aligned": (rq.write(0, b"y" * 512, rq.Layout(
+    "header-merged-aligned": (rq.write(0, b"y" * 512, rq.DescLayout(
         header_merged=True, align=512, phase=512 - 16)), OK, 1),
     "short-header-8": (M.short_header(8), IOERR, 513),
     "header-writable": (M.header_in_writable(), IOERR, 16 + 512 + 1),
@@ -66,9 +66,9 @@ CASES: dict[str, tuple[rq.Chain, int | None, int]] = {
     # Any layout, any alignment (virtio 1.2, 2.6.4): served, bounced if need be.
     "1023-segments": (M.too_many_segments(1023), OK, 1023 * 512 + 1),
     "misaligned-data": (M.misaligned_data(8), OK, 513),
-    "header-merged-misaligned": (rq.write(0, b"y" * 512, rq.Layout(header_merged=True)),
+    "header-merged-misaligned": (rq.write(0, b"y" * 512, rq.DescLayout(header_merged=True)),
                                  OK, 1),
-    "4k-block-split-3584-512": (rq.read(8, 4096, rq.Layout(data_segs=(3584, 512))), OK, 4097),
+    "4k-block-split-3584-512": (rq.read(8, 4096, rq.DescLayout(data_segs=(3584, 512))), OK, 4097),
     "get-id-no-room": (M.get_id_no_room(), IOERR, 1),
     "discard-partial-segment": (M.discard_partial_segment(), IOERR, 1),
     "discard-unmap-flag": (M.discard_flags(), UNSUPP, 1),

@@ -37,27 +37,27 @@ def test_read_default_layout() -> None:
 
 def test_write_split_header_and_data() -> None:
     data = bytes(range(256)) * 8
-    chain = rq.write(0, data, rq.Layout(header_cuts=(1, 4, 15), data_segs=(512, 1024, 512)))
+    chain = rq.write(0, data, rq.DescLayout(header_cuts=(1, 4, 15), data_segs=(512, 1024, 512)))
     assert [b.size for b in chain.bufs] == [1, 3, 11, 1, 512, 1024, 512, 1]
     assert b"".join(b.data for b in chain.bufs if not b.write) == uapi.outhdr(1) + data
     assert [b.write for b in chain.bufs] == [False] * 7 + [True]
 
 
 def test_status_merged_into_last_data_buffer() -> None:
-    chain = rq.read(0, 1024, rq.Layout(data_segs=(512, 512), status_merged=True))
+    chain = rq.read(0, 1024, rq.DescLayout(data_segs=(512, 512), status_merged=True))
     assert [(b.size, b.write) for b in chain.bufs] == [(16, False), (512, True), (513, True)]
     # Nothing to merge with for a flush: the status stays alone.
-    assert [b.size for b in rq.flush(rq.Layout(status_merged=True)).bufs] == [16, 1]
+    assert [b.size for b in rq.flush(rq.DescLayout(status_merged=True)).bufs] == [16, 1]
 
 
 def test_header_merged_with_data() -> None:
-    chain = rq.write(0, b"x" * 512, rq.Layout(header_merged=True))
+    chain = rq.write(0, b"x" * 512, rq.DescLayout(header_merged=True))
     assert [b.size for b in chain.bufs] == [528, 1]
 
 
 def test_data_segments_must_add_up() -> None:
     with pytest.raises(ValueError):
-        rq.read(0, 1024, rq.Layout(data_segs=(512,)))
+        rq.read(0, 1024, rq.DescLayout(data_segs=(512,)))
 
 
 def test_discard_and_write_zeroes_segments() -> None:
@@ -132,15 +132,15 @@ def test_round_trip_through_the_ring(queue: tuple[rq.BlkQueue, FakeDevice]) -> N
     q, dev = queue
     disk = bytearray(1 << 20)
     data = os.urandom(8192)
-    layout = rq.Layout(header_cuts=(8,), data_segs=(512, 3584, 4096), status_merged=True,
-                       align=4096, phase=512)
+    layout = rq.DescLayout(header_cuts=(8,), data_segs=(512, 3584, 4096), status_merged=True,
+                           align=4096, phase=512)
     p = q.submit(rq.write(16, data, layout))
     assert q.kicks == 1
     assert serve(dev, q, disk) == 1
     (c,) = q.wait([p], timeout=1)
     assert c.ok and c.used_len == 1 and c.data == b""
     serve_later(dev, q, disk)
-    c = q.run(rq.read(16, 8192, rq.Layout(indirect=True)))
+    c = q.run(rq.read(16, 8192, rq.DescLayout(indirect=True)))
     assert c.data == data and c.used_len == 8193
     assert q.inflight == 0
     assert q.mem.allocated_bytes == q.vq.ring.mem.allocated_bytes
@@ -227,8 +227,8 @@ def test_any_layout_reads_back(nsec: int, cuts: list[int], merged: bool, indirec
     # Split the data at sector boundaries chosen by the cuts.
     points = sorted({0, length, *[(c % nsec) * 512 for c in cuts]})
     segs = tuple(b - a for a, b in itertools.pairwise(points))
-    layout = rq.Layout(header_cuts=tuple(cuts), data_segs=segs, status_merged=merged,
-                       indirect=indirect, phase=phase)
+    layout = rq.DescLayout(header_cuts=tuple(cuts), data_segs=segs, status_merged=merged,
+                           indirect=indirect, phase=phase)
     with GuestMemory(1 << 20) as mem:
         ring = SplitVring(mem, 32)
         vq = Vq(0, ring, os.eventfd(0), os.eventfd(0), os.eventfd(0, os.EFD_NONBLOCK))

@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kseries.bench.guest import null_blk, prepare_brd
-from kseries.bench.matrix import Case, Settings, load_command
+from kseries.bench.matrix import BenchCase, Settings, load_command
 from kseries.bench.results import parse_load
 
 CASES = [  # device, rw, iodepth, queues, workers
@@ -54,7 +54,7 @@ def run(cmd: list[str]) -> None:
         raise RuntimeError(f"{' '.join(cmd)}: {proc.stderr.strip() or proc.returncode}")
 
 
-def one(tool: str, dev: str, case: Case, runtime: int) -> dict[str, float]:
+def one(tool: str, dev: str, case: BenchCase, runtime: int) -> dict[str, float]:
     cmd = load_command(case, Settings(runtime=runtime, ramp=1), tool, dev=dev)
     before = ctxt()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=runtime + 60, check=False)
@@ -91,7 +91,7 @@ def main() -> int:
                 run(["insmod", ko])
                 try:
                     for i, (dev, rw, qd, q, w) in enumerate(CASES):
-                        case = Case(dev, rw, qd, q, "vhost-blk", w)
+                        case = BenchCase(dev, rw, qd, q, "vhost-blk", w)
                         r = one(args.tool, devs[dev], case, args.runtime)
                         results.setdefault((name, i), []).append(r)
                         print(f"[ab {time.monotonic():7.1f}] round {rnd} {name:>4} {dev} {rw} "

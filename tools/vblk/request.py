@@ -2,7 +2,7 @@
 
 A request is a ``Chain`` of ``Buf``s: device-readable buffers with their
 contents and device-writable buffers with a length.  The builders lay out
-well-formed requests of every type in any descriptor layout (``Layout``);
+well-formed requests of every type in any descriptor layout (``DescLayout``);
 ``malformed`` builds the hostile ones.  ``BlkQueue`` places the buffers in
 guest memory, publishes the chain on a virtqueue, kicks, waits on the
 call eventfd and returns a ``Completion``: the status byte (the last
@@ -76,7 +76,7 @@ class Chain:
 
 
 @dataclass(frozen=True)
-class Layout:
+class DescLayout:
     """How a well-formed request is cut into descriptors.
 
     header_cuts: offsets inside the 16-byte header where a new descriptor
@@ -107,7 +107,7 @@ class Layout:
         return list(self.data_segs)
 
 
-DEFAULT = Layout()
+DEFAULT = DescLayout()
 
 
 def _header_bufs(header: bytes, cuts: Sequence[int]) -> list[Buf]:
@@ -116,7 +116,7 @@ def _header_bufs(header: bytes, cuts: Sequence[int]) -> list[Buf]:
 
 
 def build(req_type: int, sector: int = 0, out_data: bytes = b"", in_len: int = 0,
-          layout: Layout = DEFAULT, ioprio: int = 0, header: bytes | None = None,
+          layout: DescLayout = DEFAULT, ioprio: int = 0, header: bytes | None = None,
           status: bool = True, label: str = "") -> Chain:
     """A request chain: header, readable data, writable data, status byte.
 
@@ -145,21 +145,21 @@ def build(req_type: int, sector: int = 0, out_data: bytes = b"", in_len: int = 0
                  label=label or f"type={req_type} sector={sector}")
 
 
-def read(sector: int, length: int, layout: Layout = DEFAULT) -> Chain:
+def read(sector: int, length: int, layout: DescLayout = DEFAULT) -> Chain:
     return build(uapi.VIRTIO_BLK_T_IN, sector, in_len=length, layout=layout,
                  label=f"read {length}@{sector}")
 
 
-def write(sector: int, data: bytes, layout: Layout = DEFAULT) -> Chain:
+def write(sector: int, data: bytes, layout: DescLayout = DEFAULT) -> Chain:
     return build(uapi.VIRTIO_BLK_T_OUT, sector, out_data=data, layout=layout,
                  label=f"write {len(data)}@{sector}")
 
 
-def flush(layout: Layout = DEFAULT) -> Chain:
+def flush(layout: DescLayout = DEFAULT) -> Chain:
     return build(uapi.VIRTIO_BLK_T_FLUSH, layout=layout, label="flush")
 
 
-def get_id(length: int = uapi.VIRTIO_BLK_ID_BYTES, layout: Layout = DEFAULT) -> Chain:
+def get_id(length: int = uapi.VIRTIO_BLK_ID_BYTES, layout: DescLayout = DEFAULT) -> Chain:
     return build(uapi.VIRTIO_BLK_T_GET_ID, in_len=length, layout=layout,
                  label=f"get_id {length}")
 
@@ -173,13 +173,13 @@ def segments(ranges: Iterable[tuple[int, int] | tuple[int, int, int]]) -> bytes:
 
 
 def discard(ranges: Iterable[tuple[int, int] | tuple[int, int, int]],
-            layout: Layout = DEFAULT) -> Chain:
+            layout: DescLayout = DEFAULT) -> Chain:
     return build(uapi.VIRTIO_BLK_T_DISCARD, out_data=segments(ranges),
                  layout=replace(layout, align=16, phase=0), label="discard")
 
 
 def write_zeroes(ranges: Iterable[tuple[int, int] | tuple[int, int, int]],
-                 layout: Layout = DEFAULT) -> Chain:
+                 layout: DescLayout = DEFAULT) -> Chain:
     return build(uapi.VIRTIO_BLK_T_WRITE_ZEROES, out_data=segments(ranges),
                  layout=replace(layout, align=16, phase=0), label="write_zeroes")
 
@@ -263,14 +263,14 @@ class malformed:
     def too_many_segments(nseg: int = 1023) -> Chain:
         """More data segments than seg_max, status merged, indirect: served as long
         as the chain fits in vhost's 1024 iovecs."""
-        layout = Layout(data_segs=(512,) * nseg, status_merged=True, indirect=True,
-                        align=512)
+        layout = DescLayout(data_segs=(512,) * nseg, status_merged=True, indirect=True,
+                            align=512)
         return read(0, 512 * nseg, layout)
 
     @staticmethod
     def misaligned_data(phase: int = 8) -> Chain:
         """Data at an address the backend cannot DMA to: bounced, OK."""
-        return read(0, 512, Layout(align=4096, phase=phase))
+        return read(0, 512, DescLayout(align=4096, phase=phase))
 
     @staticmethod
     def unaligned_sector_lbs(sector: int = 1) -> Chain:

@@ -54,7 +54,7 @@ class RawDesc:
 
 
 @dataclass
-class Chain:
+class InFlight:
     """What a published head owns, so that it can be reclaimed."""
 
     head: int
@@ -128,7 +128,7 @@ class SplitVring:
         self.avail_idx = 0
         self.last_used_idx = 0
         self.kicked_idx = 0
-        self.chains: dict[int, Chain] = {}
+        self.chains: dict[int, InFlight] = {}
 
     def release(self) -> None:
         """Give the ring memory back (after the device stopped using it)."""
@@ -216,7 +216,7 @@ class SplitVring:
             (head,) = self._take(1)
             self.write_desc(self.addrs.desc, head, table, 16 * len(segs),
                             VRING_DESC_F_INDIRECT, 0)
-            self.chains[head] = Chain(head, [head], table, token)
+            self.chains[head] = InFlight(head, [head], table, token)
             return head
         idx = self._take(len(segs))
         for i, seg in enumerate(segs):
@@ -226,7 +226,7 @@ class SplitVring:
                 flags |= VRING_DESC_F_NEXT
                 nxt = idx[i + 1]
             self.write_desc(self.addrs.desc, idx[i], seg.addr, seg.length, flags, nxt)
-        self.chains[idx[0]] = Chain(idx[0], idx, None, token)
+        self.chains[idx[0]] = InFlight(idx[0], idx, None, token)
         return idx[0]
 
     def add_raw(self, descs: list[RawDesc], token: object = None) -> int:
@@ -239,7 +239,7 @@ class SplitVring:
         for i, d in enumerate(descs):
             nxt = idx[d.next] if 0 <= d.next < len(idx) else d.next
             self.write_desc(self.addrs.desc, idx[i], d.addr, d.length, d.flags, nxt)
-        self.chains[idx[0]] = Chain(idx[0], idx, None, token)
+        self.chains[idx[0]] = InFlight(idx[0], idx, None, token)
         return idx[0]
 
     def publish(self, head: int) -> None:
@@ -264,9 +264,9 @@ class SplitVring:
     def has_used(self) -> bool:
         return self.used_idx != self.last_used_idx
 
-    def get_used(self) -> list[tuple[Used, Chain]]:
+    def get_used(self) -> list[tuple[Used, InFlight]]:
         """Collect the new used entries and reclaim their descriptors."""
-        out: list[tuple[Used, Chain]] = []
+        out: list[tuple[Used, InFlight]] = []
         end = self.used_idx
         while self.last_used_idx != end:
             slot = self.last_used_idx % self.num

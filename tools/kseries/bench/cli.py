@@ -58,7 +58,7 @@ def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> Non
     p.set_defaults(func=cmd_bench)
 
 
-def make_plan(args: argparse.Namespace) -> matrix.Plan:
+def make_plan(args: argparse.Namespace) -> matrix.BenchPlan:
     try:
         return matrix.plan(
             matrix.parse_list(args.devices, "devices"), matrix.parse_list(args.rw, "rw"),
@@ -95,7 +95,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return _run(lay, plan, args, kernel_dir, head, source, progress)
 
 
-def _run(lay: paths.Layout, plan: matrix.Plan, args: argparse.Namespace, kernel_dir: Path,
+def _run(lay: paths.Layout, plan: matrix.BenchPlan, args: argparse.Namespace, kernel_dir: Path,
          series_head: str, source: Path, progress: Progress) -> int:
     from . import runner
 
@@ -138,7 +138,7 @@ def _report_only(run_dir: Path, progress: Progress) -> int:
     if not plan_path.exists():
         raise UsageError(f"{run_dir} has no plan.json", "give the directory of an earlier run")
     try:
-        plan = matrix.Plan.from_json(json.loads(plan_path.read_text()))
+        plan = matrix.BenchPlan.from_json(json.loads(plan_path.read_text()))
     except (ValueError, KeyError, TypeError) as exc:
         raise KseriesError(f"{plan_path} is not a benchmark plan ({exc})",
                            "give the directory of an earlier run") from None

@@ -26,8 +26,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .matrix import FIO, Case, Plan, fio_command, load_command, qsd_command
-from .results import Result, ResultError, failed, parse_fio, parse_load, to_line
+from .matrix import FIO, BenchCase, BenchPlan, fio_command, load_command, qsd_command
+from .results import Measurement, ResultError, failed, parse_fio, parse_load, to_line
 
 CONFIGFS = Path("/sys/kernel/config")
 NULLB_NAME = "kbench0"
@@ -131,7 +131,7 @@ def storage_daemon(dev: str, queues: int, binary: str = "qemu-storage-daemon"
         log.close()
 
 
-def run_case(case: Case, plan: Plan, devs: dict[str, str]) -> Result:
+def run_case(case: BenchCase, plan: BenchPlan, devs: dict[str, str]) -> Measurement:
     s = plan.settings
     timeout = s.runtime + s.ramp + 60
     dev = devs.get(case.device)
@@ -181,7 +181,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m kseries.bench.guest PLAN.json", file=sys.stderr)
         return 2
-    plan = Plan.from_json(json.loads(Path(argv[0]).read_text()))
+    plan = BenchPlan.from_json(json.loads(Path(argv[0]).read_text()))
     out = Path(plan.out)
     results = out / "results.jsonl"
     info = machine()

@@ -30,7 +30,7 @@ class PlanError(ValueError):
 
 
 @dataclass(frozen=True)
-class Case:
+class BenchCase:
     device: str
     rw: str
     iodepth: int
@@ -70,9 +70,9 @@ class Settings:
 
 
 @dataclass
-class Plan:
+class BenchPlan:
     settings: Settings
-    cases: list[Case]
+    cases: list[BenchCase]
     tool: str = ""  # path of the built load generator
     out: str = ""  # directory the guest writes results.jsonl into
     notes: dict[str, Any] = field(default_factory=dict)
@@ -83,11 +83,11 @@ class Plan:
                 "notes": self.notes}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Plan:
+    def from_json(cls, data: dict[str, Any]) -> BenchPlan:
         if data.get("version") != 1:
             raise PlanError(f"plan version {data.get('version')!r} is not 1")
         return cls(settings=Settings(**data["settings"]),
-                   cases=[Case(**c) for c in data["cases"]], tool=data.get("tool", ""),
+                   cases=[BenchCase(**c) for c in data["cases"]], tool=data.get("tool", ""),
                    out=data.get("out", ""), notes=data.get("notes", {}))
 
     def seconds(self) -> int:
@@ -102,7 +102,7 @@ def _check(kind: str, values: list[str], allowed: tuple[str, ...]) -> None:
 
 
 def plan(devices: list[str], rws: list[str], iodepths: list[int], queues: list[int],
-         backends: list[str], settings: Settings | None = None) -> Plan:
+         backends: list[str], settings: Settings | None = None) -> BenchPlan:
     """Every combination; vhost-blk runs with 1 worker and, with several queues, one each."""
     settings = settings or Settings()
     _check("device", devices, DEVICES)
@@ -124,7 +124,7 @@ def plan(devices: list[str], rws: list[str], iodepths: list[int], queues: list[i
     if settings.runtime < 1 or settings.ramp < 0:
         raise PlanError(f"runtime {settings.runtime}s / ramp {settings.ramp}s: "
                         "runtime must be at least 1s and ramp not negative")
-    cases: list[Case] = []
+    cases: list[BenchCase] = []
     for dev in _unique(devices):
         for rw in _unique(rws):
             for q in sorted(set(queues)):
@@ -133,10 +133,10 @@ def plan(devices: list[str], rws: list[str], iodepths: list[int], queues: list[i
                         if be not in backends:
                             continue
                         if be == "vhost-blk":
-                            cases += [Case(dev, rw, d, q, be, w) for w in sorted({1, q})]
+                            cases += [BenchCase(dev, rw, d, q, be, w) for w in sorted({1, q})]
                         else:
-                            cases.append(Case(dev, rw, d, q, be))
-    return Plan(settings, cases)
+                            cases.append(BenchCase(dev, rw, d, q, be))
+    return BenchPlan(settings, cases)
 
 
 def _unique(values: list[str]) -> list[str]:
@@ -161,7 +161,7 @@ def parse_ints(text: str, what: str) -> list[int]:
     return out
 
 
-def fio_command(case: Case, settings: Settings, dev: str) -> list[str]:
+def fio_command(case: BenchCase, settings: Settings, dev: str) -> list[str]:
     """fio on the block device, O_DIRECT, one job (thread) per queue."""
     engine = case.backend.removeprefix("fio-")
     return ["fio", "--name=bench", f"--filename={dev}", "--direct=1", f"--ioengine={engine}",
@@ -172,7 +172,7 @@ def fio_command(case: Case, settings: Settings, dev: str) -> list[str]:
             "--output-format=json"]
 
 
-def load_command(case: Case, settings: Settings, tool: str, dev: str = "",
+def load_command(case: BenchCase, settings: Settings, tool: str, dev: str = "",
                  socket: str = "") -> list[str]:
     """The load generator for vhost-blk or AIO (on ``dev``) or vhost-user (on ``socket``)."""
     cmd = [tool]

@@ -9,8 +9,8 @@ from typing import Any
 
 from .. import table as text_table
 from ..errors import UsageError
-from .matrix import Case, Settings
-from .results import Check, Result, Row
+from .matrix import BenchCase, Settings
+from .results import Measurement, Row, TargetCheck
 
 # What `kseries bench` writes in each run directory (build/bench/run-<time>/).
 TABLE = "table.md"
@@ -51,7 +51,7 @@ def table(rows: list[Row]) -> str:
     return text_table.markdown(CASE_TITLES, cells)
 
 
-def checks_table(checks: list[Check]) -> str:
+def checks_table(checks: list[TargetCheck]) -> str:
     met = {True: "yes", False: "no", None: "-"}
     return text_table.markdown(CHECK_TITLES, [
         (ch.name, ch.group, _num(ch.value, "{:.2f}"), f">= {ch.target:g}", met[ch.met], ch.detail)
@@ -69,7 +69,7 @@ def summary(rows: list[Row]) -> str:
     return text
 
 
-def text(run: Run) -> str:
+def text(run: BenchRun) -> str:
     """table.md: the cases, the targets and a one-line summary."""
     return (table(run.rows) + "\n\n" + checks_table(run.checks) + "\n\n"
             + summary(run.rows) + "\n")
@@ -79,12 +79,12 @@ def text(run: Run) -> str:
 
 
 @dataclass
-class Run:
+class BenchRun:
     """What one ``kseries bench`` run found: the model results.json holds."""
 
     settings: Settings
     rows: list[Row]
-    checks: list[Check]
+    checks: list[TargetCheck]
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -92,7 +92,7 @@ class ReportError(UsageError):
     """A results.json that load() will not read; the message names the file."""
 
 
-def to_dict(run: Run) -> dict[str, Any]:
+def to_dict(run: BenchRun) -> dict[str, Any]:
     return {
         "version": VERSION,
         "meta": run.meta,
@@ -105,11 +105,11 @@ def to_dict(run: Run) -> dict[str, Any]:
     }
 
 
-def write(run: Run, path: Path) -> None:
+def write(run: BenchRun, path: Path) -> None:
     path.write_text(json.dumps(to_dict(run), indent=2) + "\n")
 
 
-def load(path: Path) -> Run:
+def load(path: Path) -> BenchRun:
     """The run ``write`` wrote at ``path``; ``ReportError`` (one line, naming it) otherwise."""
     try:
         data = json.loads(path.read_text())
@@ -125,7 +125,7 @@ def load(path: Path) -> Run:
                           "re-run `kseries bench`") from None
 
 
-def from_dict(data: Any) -> Run:
+def from_dict(data: Any) -> BenchRun:
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
     if data.get("version") != VERSION:
@@ -134,18 +134,18 @@ def from_dict(data: Any) -> Run:
     for i, item in enumerate(data["cases"]):
         fields = dict(item["case"])
         key, label = fields.pop("key"), fields.pop("label")
-        case = Case(**fields)
+        case = BenchCase(**fields)
         if (case.key, case.label) != (key, label):
             raise ValueError(f"cases[{i}]: key {key!r} and label {label!r} are not the case's")
         ratio = item["ratio_direct"]
-        rows.append(Row(case, Result.from_json(item["result"]),
+        rows.append(Row(case, Measurement.from_json(item["result"]),
                         None if ratio is None else float(ratio)))
     checks = []
     for i, item in enumerate(data["checks"]):
         value = item["value"]
-        check = Check(str(item["name"]), str(item["group"]),
-                      None if value is None else float(value), float(item["target"]),
-                      str(item["detail"]))
+        check = TargetCheck(str(item["name"]), str(item["group"]),
+                            None if value is None else float(value), float(item["target"]),
+                            str(item["detail"]))
         if check.met != item["met"]:
             raise ValueError(f"checks[{i}]: met is {item['met']!r}, the value makes it "
                              f"{check.met!r}")
@@ -153,7 +153,7 @@ def from_dict(data: Any) -> Run:
     meta = data["meta"]
     if not isinstance(meta, dict):
         raise ValueError("meta is not an object")
-    return Run(Settings(**data["settings"]), rows, checks, meta)
+    return BenchRun(Settings(**data["settings"]), rows, checks, meta)
 
 
 def latest_results(path: Path) -> Path | None:

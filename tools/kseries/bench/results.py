@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import KseriesError
-from .matrix import DIRECT, Case
+from .matrix import DIRECT, BenchCase
 
 
 class ResultError(ValueError):
@@ -21,7 +21,7 @@ class ResultError(ValueError):
 
 
 @dataclass
-class Result:
+class Measurement:
     key: str
     ok: bool
     error: str = ""
@@ -35,7 +35,7 @@ class Result:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Result:
+    def from_json(cls, data: dict[str, Any]) -> Measurement:
         try:
             return cls(key=str(data["key"]), ok=bool(data["ok"]), error=str(data.get("error", "")),
                        iops=float(data.get("iops", 0.0)),
@@ -46,24 +46,24 @@ class Result:
             raise ResultError(f"a result line lacks a field or has a bad value: {exc!r}") from None
 
 
-def to_line(result: Result) -> str:
+def to_line(result: Measurement) -> str:
     """One line of results.jsonl (what the guest appends per case), with its newline."""
     return json.dumps(result.to_json()) + "\n"
 
 
-def load(path: Path) -> dict[str, Result]:
+def load(path: Path) -> dict[str, Measurement]:
     """results.jsonl as the guest wrote it, by case key; a bad line is an error naming it.
 
     A missing file is no results (the guest stopped before the first case).
     """
-    out: dict[str, Result] = {}
+    out: dict[str, Measurement] = {}
     if not path.exists():
         return out
     for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
         if not line.strip():
             continue
         try:
-            res = Result.from_json(json.loads(line))
+            res = Measurement.from_json(json.loads(line))
         except (ValueError, ResultError) as exc:
             raise KseriesError(f"{path}:{n}: not a result line ({exc})",
                                "the file is written by kseries.bench.guest; "
@@ -72,8 +72,8 @@ def load(path: Path) -> dict[str, Result]:
     return out
 
 
-def failed(key: str, error: str, **extra: Any) -> Result:
-    return Result(key=key, ok=False, error=error, extra=dict(extra))
+def failed(key: str, error: str, **extra: Any) -> Measurement:
+    return Measurement(key=key, ok=False, error=error, extra=dict(extra))
 
 
 def _json_object(text: str, tool: str) -> dict[str, Any]:
@@ -92,7 +92,7 @@ def _json_object(text: str, tool: str) -> dict[str, Any]:
     return obj
 
 
-def parse_load(key: str, text: str) -> Result:
+def parse_load(key: str, text: str) -> Measurement:
     """One JSON line of vblk-load."""
     data = _json_object(text, "vblk-load")
     if not data.get("ok", False):
@@ -100,12 +100,13 @@ def parse_load(key: str, text: str) -> Result:
                       errors=data.get("errors", 0))
     try:
         lat = data["lat_ns"]
-        return Result(key=key, ok=True, iops=float(data["iops"]), bw_bytes=float(data["bw_bytes"]),
-                      lat_us={"mean": lat["mean"] / 1e3, "p50": lat["p50"] / 1e3,
-                              "p99": lat["p99"] / 1e3, "p99.9": lat["p99.9"] / 1e3},
-                      seconds=float(data["seconds"]),
-                      extra={k: data[k] for k in ("ios", "kicks", "waits", "wakeups",
-                                                  "ring_size", "features") if k in data})
+        return Measurement(key=key, ok=True, iops=float(data["iops"]),
+                           bw_bytes=float(data["bw_bytes"]),
+                           lat_us={"mean": lat["mean"] / 1e3, "p50": lat["p50"] / 1e3,
+                                   "p99": lat["p99"] / 1e3, "p99.9": lat["p99.9"] / 1e3},
+                           seconds=float(data["seconds"]),
+                           extra={k: data[k] for k in ("ios", "kicks", "waits", "wakeups",
+                                                       "ring_size", "features") if k in data})
     except (KeyError, TypeError) as exc:
         raise ResultError(f"vblk-load JSON lacks {exc}") from None
 
@@ -113,7 +114,7 @@ def parse_load(key: str, text: str) -> Result:
 _FIO_PCT = {"p50": "50.000000", "p99": "99.000000", "p99.9": "99.900000"}
 
 
-def parse_fio(key: str, text: str, rw: str) -> Result:
+def parse_fio(key: str, text: str, rw: str) -> Measurement:
     """fio --output-format=json with --group_reporting: the one job's read or write side."""
     data = _json_object(text, "fio")
     jobs = data.get("jobs")
@@ -134,7 +135,7 @@ def parse_fio(key: str, text: str, rw: str) -> Result:
         iops = float(side["iops"])
         if iops <= 0:
             return failed(key, "fio completed no I/O")
-        return Result(key=key, ok=True, iops=iops, bw_bytes=float(side["bw_bytes"]),
+        return Measurement(key=key, ok=True, iops=iops, bw_bytes=float(side["bw_bytes"]),
                       lat_us=lat_us, seconds=float(side.get("runtime", 0)) / 1e3,
                       extra={"ios": side.get("total_ios", 0), "usr_cpu": job.get("usr_cpu"),
                              "sys_cpu": job.get("sys_cpu")})
@@ -149,13 +150,13 @@ def parse_fio(key: str, text: str, rw: str) -> Result:
 class Row:
     """One case in the table: its result and its ratio to the direct device."""
 
-    case: Case
-    result: Result
+    case: BenchCase
+    result: Measurement
     ratio_direct: float | None = None
 
 
 @dataclass
-class Check:
+class TargetCheck:
     """A target: measured value against the goal, per group."""
 
     name: str
@@ -179,7 +180,7 @@ def group_name(group: tuple[str, str, int, int]) -> str:
     return f"{dev} {rw} qd{depth} {queues}q"
 
 
-def rows(cases: list[Case], results: dict[str, Result]) -> list[Row]:
+def rows(cases: list[BenchCase], results: dict[str, Measurement]) -> list[Row]:
     """Every case in plan order; a case without a result is a failure that says so."""
     out: list[Row] = []
     direct: dict[tuple[str, str, int, int], float] = {}
@@ -195,12 +196,12 @@ def rows(cases: list[Case], results: dict[str, Result]) -> list[Row]:
     return out
 
 
-def checks(table: list[Row]) -> list[Check]:
+def checks(table: list[Row]) -> list[TargetCheck]:
     """The issue's targets per group: vhost-blk vs direct and vs vhost-user, workers."""
     by_group: dict[tuple[str, str, int, int], list[Row]] = {}
     for row in table:
         by_group.setdefault(row.case.group, []).append(row)
-    out: list[Check] = []
+    out: list[TargetCheck] = []
     for group, members in by_group.items():
         name = group_name(group)
         ok = {r.case.label: r for r in members if r.result.ok}
@@ -209,18 +210,18 @@ def checks(table: list[Row]) -> list[Check]:
             continue
         best = max(blk, key=lambda r: r.result.iops)
         if best.ratio_direct is not None:
-            out.append(Check("vhost-blk / direct", name, best.ratio_direct, TARGET_DIRECT,
+            out.append(TargetCheck("vhost-blk / direct", name, best.ratio_direct, TARGET_DIRECT,
                              best.case.label))
         user = [r for r in members if r.case.backend == "vhost-user" and r.result.ok]
         if user:
-            out.append(Check("vhost-blk / vhost-user-blk", name,
+            out.append(TargetCheck("vhost-blk / vhost-user-blk", name,
                              best.result.iops / user[0].result.iops, TARGET_VS_USER,
                              best.case.label))
         queues = group[3]
         one = ok.get(f"vhost-blk {queues}q/1w")
         many = ok.get(f"vhost-blk {queues}q/{queues}w")
         if queues > 1 and one and many:
-            out.append(Check(f"{queues} workers / 1 worker", name,
+            out.append(TargetCheck(f"{queues} workers / 1 worker", name,
                              many.result.iops / one.result.iops, TARGET_WORKERS,
                              f"vhost-blk {queues}q"))
     return out

@@ -18,8 +18,8 @@ from ..errors import KseriesError, UsageError
 from ..paths import Layout
 from ..progress import Progress
 from . import report, results
-from .matrix import Plan
-from .results import Result, ResultError, checks, rows
+from .matrix import BenchPlan
+from .results import Measurement, ResultError, checks, rows
 
 CFLAGS = ["-O2", "-Wall", "-Wextra", "-Werror", "-pthread"]
 SOURCE = Path("tools") / "bench" / "vblk-load.c"
@@ -74,18 +74,19 @@ def _follow(path: Path, total: int, progress: Progress, stop: threading.Event) -
         for line in lines[seen:]:
             seen += 1
             try:
-                res = Result.from_json(json.loads(line))
+                res = Measurement.from_json(json.loads(line))
             except (ValueError, ResultError):
                 continue
             what = f"{res.iops:,.0f} IOPS" if res.ok else f"FAILED: {res.error[:100]}"
             progress.say(f"bench: [{seen}/{total}] {res.key}: {what}")
 
 
-def render(plan: Plan, outdir: Path, meta: dict[str, Any], progress: Progress) -> tuple[str, int]:
+def render(plan: BenchPlan, outdir: Path, meta: dict[str, Any],
+           progress: Progress) -> tuple[str, int]:
     """results.json, table.md and plot.png from outdir/results.jsonl; (text, failures)."""
     table_rows = rows(plan.cases, results.load(outdir / "results.jsonl"))
     targets = checks(table_rows)
-    run = report.Run(plan.settings, table_rows, targets, meta)
+    run = report.BenchRun(plan.settings, table_rows, targets, meta)
     report.write(run, outdir / report.RESULTS)
     text = report.text(run)
     (outdir / "table.md").write_text(text)
@@ -97,7 +98,7 @@ def render(plan: Plan, outdir: Path, meta: dict[str, Any], progress: Progress) -
     return text, failures
 
 
-def run(lay: Layout, plan: Plan, opts: Options, progress: Progress) -> int:
+def run(lay: Layout, plan: BenchPlan, opts: Options, progress: Progress) -> int:
     outdir = opts.outdir.resolve()
     outdir.mkdir(parents=True, exist_ok=True)
     for name in ("results.jsonl", "results.json", "table.md", "plot.png"):

@@ -113,7 +113,7 @@ def command(img: Images, append: str, devices: list[str], cpus: int = 2,
 
 
 @dataclass
-class Run:
+class L2Run:
     """One QEMU process and what its L2 guest printed."""
 
     proc: subprocess.Popen[str]
@@ -186,12 +186,12 @@ def vhost_workers(pid: int) -> list[str]:
 
 
 @contextlib.contextmanager
-def start(cmd: list[str]) -> Iterator[Run]:
+def start(cmd: list[str]) -> Iterator[L2Run]:
     """QEMU running ``cmd``; killed on the way out if still running, and its
     vhost workers must be gone within 30 s of its exit."""
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, errors="replace")
-    run = Run(proc)
+    run = L2Run(proc)
     threading.Thread(target=run.read, daemon=True).start()
     try:
         yield run

@@ -23,7 +23,7 @@ from ..worktree import IDENTITY, holds_series, patch_ids_of_files, patch_ids_of_
 
 
 @dataclass(frozen=True)
-class Applied:
+class QemuApplied:
     branch: str
     head: str
     count: int
@@ -48,7 +48,7 @@ def _branch_tip(tree: Path, branch: str) -> str | None:
 
 
 def apply(tree: Path, base: str, branch: str, patches_dir: Path, progress: Progress,
-          force: bool = False) -> Applied:
+          force: bool = False) -> QemuApplied:
     """Make ``branch`` = ``base`` + the series and check it out."""
     patches = series_patches(patches_dir)
     n = len(patches)
@@ -59,7 +59,7 @@ def apply(tree: Path, base: str, branch: str, patches_dir: Path, progress: Progr
         head = git(tree, "rev-parse", "HEAD").stdout.strip()
         progress.say(f"qemu: {branch} already holds the {n} patches of {patches_dir}: "
                      "nothing to apply")
-        return Applied(branch, head, n, True)
+        return QemuApplied(branch, head, n, True)
     if (Path(git(tree, "rev-parse", "--absolute-git-dir").stdout.strip()) / "rebase-apply"
             ).exists():
         raise UsageError(f"a `git am` is in progress in {tree}",
@@ -75,7 +75,7 @@ def apply(tree: Path, base: str, branch: str, patches_dir: Path, progress: Progr
                 patch_ids_of_files(patches):
             git(tree, "checkout", "-q", branch)
             progress.say(f"qemu: checked out {branch}, which holds the {n} patches")
-            return Applied(branch, tip, n, True)
+            return QemuApplied(branch, tip, n, True)
         if tip != base_commit:
             raise UsageError(f"branch {branch} in {tree} has commits that are not the "
                              f"{n} patches of {patches_dir}",
@@ -96,4 +96,4 @@ def apply(tree: Path, base: str, branch: str, patches_dir: Path, progress: Progr
                                             f"(`git log {base}..` in {tree})")
     head = git(tree, "rev-parse", "HEAD").stdout.strip()
     progress.say(f"qemu: {branch} = {base} + {n} patches = {head[:12]}")
-    return Applied(branch, head, n, False)
+    return QemuApplied(branch, head, n, False)

@@ -36,7 +36,7 @@ def binaries(build_dir: Path) -> dict[str, Path]:
 
 
 @dataclass(frozen=True)
-class Result:
+class QemuBuild:
     build: Path
     tree: Path
     head: str
@@ -67,7 +67,7 @@ def _lock(build: Path) -> Iterator[None]:
 def build(man: QemuManifest, build_dir: Path, progress: Progress, *, patches: Path,
           jobs: int | None = None,
           apply_series: bool = True, force: bool = False, reconfigure: bool = False,
-          tarball: Path | None = None) -> Result:
+          tarball: Path | None = None) -> QemuBuild:
     t0 = time.monotonic()
     build_dir = build_dir.resolve()
     with _lock(build_dir):
@@ -89,7 +89,7 @@ def build(man: QemuManifest, build_dir: Path, progress: Progress, *, patches: Pa
         progress.say(f"qemu: ninja {' '.join(TARGETS.values())}")
         steps = ninja.run(build_dir, list(TARGETS.values()), progress, log, jobs)
     took = time.monotonic() - t0
-    result = Result(build_dir, tree, head, described, configured, steps, took, log)
+    result = QemuBuild(build_dir, tree, head, described, configured, steps, took, log)
     for name, path in result.binaries.items():
         if not path.is_file():
             raise KseriesError(f"the build finished but {name} is missing at {path}",
