@@ -155,7 +155,7 @@ def test_an_empty_series_tests_the_base(fakes: Fakes, tmp_path: Path) -> None:
     assert "vhost-blk.config" not in calls["build"]
     assert calls["kunit"] == ("smoke.kunitconfig", "um")
     assert "/dev/vhost-blk" not in calls["boot"]
-    assert report.stages[1].detail.startswith("patches/ is empty: the base alone")
+    assert report.stages[1].summary.startswith("patches/ is empty: the base alone")
 
 
 def test_skipped_stages_do_not_run(fakes: Fakes, tmp_path: Path) -> None:
@@ -168,9 +168,9 @@ def test_skipped_stages_do_not_run(fakes: Fakes, tmp_path: Path) -> None:
 
 
 def test_only_skips_is_not_a_pass() -> None:
-    report = pipeline.Report([pipeline.Stage("kunit", "skip"), pipeline.Stage("boot", "skip")])
+    report = pipeline.Report([pipeline.KunitStage("skip"), pipeline.BootStage("skip")])
     assert not report.ok
-    assert pipeline.Report([pipeline.Stage("a", "pass"), pipeline.Stage("b", "skip")]).ok
+    assert pipeline.Report([pipeline.FetchStage("pass"), pipeline.BootStage("skip")]).ok
 
 
 def test_a_failing_build_stops_the_later_stages(fakes: Fakes, tmp_path: Path) -> None:
@@ -190,7 +190,7 @@ def test_a_failing_fetch_runs_nothing_else(fakes: Fakes, tmp_path: Path) -> None
     report = pipeline.run_main(lay, Progress(quiet=True))
     assert _statuses(report) == {"fetch": "fail", "apply": "not run", "build": "not run",
                                  "kunit": "not run", "boot": "not run"}
-    assert report.stages[0].detail == "download failed (the fix)"
+    assert report.stages[0].summary == "download failed (the fix)"
     assert [c[0] for c in fakes.calls] == ["fetch"]
 
 
@@ -215,8 +215,8 @@ def test_a_guest_failure_fails_boot(fakes: Fakes, tmp_path: Path,
     report = pipeline.run_main(lay, Progress(quiet=True))
     stage = report.stages[-1]
     assert (stage.name, stage.status) == ("boot", "fail")
-    assert "exited 1 in the guest: wrong kernel" in stage.detail
-    assert stage.data["kvm"] is True
+    assert "exited 1 in the guest: wrong kernel" in stage.summary
+    assert stage.data()["kvm"] is True
 
 
 def test_kseries_all_prints_the_table_and_exits(fakes: Fakes, tmp_path: Path,
@@ -237,3 +237,34 @@ def test_kseries_all_prints_the_table_and_exits(fakes: Fakes, tmp_path: Path,
     out = capsys.readouterr().out
     assert "apply  FAIL" in out
     assert out.splitlines()[-1] == "RESULT: FAIL"
+
+
+def test_each_stage_returns_its_typed_result(fakes: Fakes, tmp_path: Path) -> None:
+    lay = _layout(tmp_path)
+    progress = Progress(quiet=True)
+    built = pipeline.run_build(lay, True, progress)
+    assert isinstance(built, pipeline.BuildStage)
+    assert (built.status, built.summary) == ("pass", f"{RELEASE}, 1234 steps")
+    assert built.build is not None and built.build.release == RELEASE
+    assert built.seconds >= 0
+
+    fakes.kunit_fail = True
+    kunit = pipeline.run_kunit(lay, True, "um", progress)
+    assert kunit.status == "fail" and not kunit.ok
+    assert kunit.kunit is not None and kunit.kunit.counts["FAIL"] == 1  # kept on failure
+    assert kunit.data()["cases"][1] == {"suite": "vhost_blk", "name": "test_b",
+                                        "status": "FAIL"}
+
+    fakes.fail["build"] = "make failed"
+    failed = pipeline.run_build(lay, True, progress)
+    assert (failed.status, failed.summary, failed.build) == ("fail", "make failed (the fix)",
+                                                             None)
+    assert failed.data() == {}
+
+
+def test_a_skipped_build_leaves_nothing_to_boot(fakes: Fakes, tmp_path: Path) -> None:
+    report = pipeline.run_main(_layout(tmp_path), Progress(quiet=True),
+                               skip=frozenset({"build"}))
+    assert _statuses(report) == {"fetch": "pass", "apply": "pass", "build": "skip",
+                                 "kunit": "pass", "boot": "not run"}
+    assert "boot" not in dict(fakes.calls)

@@ -59,9 +59,9 @@ def test_markdown() -> None:
 
 
 def test_the_main_jobs_stage_table() -> None:
-    report = pipeline.Report([pipeline.Stage("fetch", "pass", 1.25, "nothing to do"),
-                              pipeline.Stage("kunit", "not run", 0.0),
-                              pipeline.Stage("boot", "fail", 1234.5, "splat")])
+    report = pipeline.Report([pipeline.FetchStage("pass", 1.25, "nothing to do"),
+                              pipeline.KunitStage("not run", 0.0),
+                              pipeline.BootStage("fail", 1234.5, "splat")])
     assert report.table().splitlines() == [
         "fetch  PASS         1.2s  nothing to do",
         "kunit  NOT RUN      0.0s",
