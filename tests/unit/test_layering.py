@@ -9,6 +9,8 @@ inside a function counts too.
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -51,3 +53,19 @@ def test_the_scan_sees_third_party_and_nested_imports(tmp_path: Path) -> None:
     src.write_text("import os\nfrom . import uapi\n\ndef f():\n    import jinja2.sandbox\n"
                    "    from vblk.device import VhostBlk\n")
     assert imported(src) == {"os", "jinja2", "vblk"}
+
+
+def test_the_guest_suite_imports_this_checkouts_vblk() -> None:
+    """As in the VM: pytest from the checkout, no PYTHONPATH; tests/conftest.py puts
+    tools/ on sys.path, so the suite collects and uses tools/vblk of this checkout."""
+    root = TOOLS.parent
+    script = ("import sys, pytest\n"
+              "rc = pytest.main(['-q', '--collect-only', '-p', 'no:cacheprovider',"
+              " 'tests/guest/test_io.py', 'tests/guest/vduse_driver.py'])\n"
+              "print('VBLK=' + sys.modules['vblk'].__file__)\n"
+              "sys.exit(rc)\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([sys.executable, "-c", script], cwd=root, env=env,
+                          capture_output=True, text=True, check=False, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert f"VBLK={TOOLS / 'vblk' / '__init__.py'}" in proc.stdout.splitlines()
