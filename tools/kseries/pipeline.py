@@ -256,24 +256,30 @@ def run_main(lay: Layout, progress: Progress, kunit_arch: str = "um",
         return skipped(cls) if cls.NAME in skip else run()
 
     done: list[StageResult] = []
-    fetched = unless_skipped(FetchStage, lambda: run_fetch(lay, progress))
-    done.append(fetched)
-    if fetched.ok:
+
+    def run_stages() -> None:
+        fetched = unless_skipped(FetchStage, lambda: run_fetch(lay, progress))
+        done.append(fetched)
+        if not fetched.ok:
+            return
         with worktree.lock(lay.series_tree):
             applied = unless_skipped(ApplyStage, lambda: run_apply(lay, progress))
             done.append(applied)
+            if not applied.ok:
+                return
             with_series = applied.with_series
-            built = (unless_skipped(BuildStage, lambda: run_build(lay, with_series, progress))
-                     if applied.ok else None)
-            if built is not None:
-                done.append(built)
-            if built is not None and built.ok:
+            built = unless_skipped(BuildStage, lambda: run_build(lay, with_series, progress))
+            done.append(built)
+            if not built.ok:
+                return
+            done.append(unless_skipped(
+                KunitStage, lambda: run_kunit(lay, with_series, kunit_arch, progress)))
+            kernel = built.build
+            if kernel is not None:  # None: the build was skipped, there is nothing to boot
                 done.append(unless_skipped(
-                    KunitStage, lambda: run_kunit(lay, with_series, kunit_arch, progress)))
-                kernel = built.build
-                if kernel is not None:  # None: the build was skipped, there is nothing to boot
-                    done.append(unless_skipped(
-                        BootStage, lambda: run_boot(lay, kernel, with_series, progress)))
+                    BootStage, lambda: run_boot(lay, kernel, with_series, progress)))
+
+    run_stages()
     report = Report(done + [cls() for cls in STAGES[len(done):]])
     report.write(lay.report)
     return report
