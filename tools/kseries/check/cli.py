@@ -14,6 +14,8 @@ unfinished checks marked skip).
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -79,6 +81,11 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="boot the tip with [boot] smoke_command instead of tip_command")
     p.add_argument("--url-base", default=None,
                    help="URL the output directory is published at (patchwork target_url)")
+    p.add_argument("--patchwork", default=None, metavar="API",
+                   help="after the run, post each patch's checks to this patchwork REST API "
+                        "(e.g. https://patchwork.kernel.org/api/1.2; token in $PATCHWORK_TOKEN)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="with --patchwork: print the requests instead of sending them")
     p.add_argument("--list-checks", action="store_true", help="list the check plug-ins and exit")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
 
@@ -134,6 +141,23 @@ def _plan_checks(cfg: config_mod.ProjectConfig, args: argparse.Namespace
     return per, tip
 
 
+def _patchwork_token(args: argparse.Namespace) -> str | None:
+    """Check --patchwork and --dry-run before the run; the token to post with."""
+    if args.patchwork is None:
+        if args.dry_run:
+            raise UsageError("--dry-run without --patchwork", "add --patchwork API or drop it")
+        return None
+    from . import pwpost
+
+    pwpost.check_api(args.patchwork)
+    token = os.environ.get("PATCHWORK_TOKEN") or None
+    if token is None and not args.dry_run:
+        raise UsageError("--patchwork needs an API token in $PATCHWORK_TOKEN",
+                         "export PATCHWORK_TOKEN=... (your patchwork profile's API token), "
+                         "or add --dry-run to print the requests")
+    return token
+
+
 def run(args: argparse.Namespace, progress: Progress) -> int:
     from .. import paths, tree
     from . import engine, gitops, inputs, matrix, reports
@@ -153,6 +177,7 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
         raise UsageError(f"--url-base {args.url_base!r} is not an http(s) URL",
                          "give the URL the output directory is published at, "
                          "e.g. https://ci.example.org/run/7/ (patchwork accepts no other)")
+    token = _patchwork_token(args)
     output = (args.output or default_output).resolve()
     work = (args.work or default_work).resolve()
     worktree, build_dir, kunit_dir = work / "worktree", None, None
@@ -206,6 +231,13 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
         print(line)
     print("reports: " + ", ".join(str(p) for p in written.values()))
     print("RESULT: " + reports.html.verdict(report))
+    if args.patchwork:
+        from . import pwpost
+
+        entries = json.loads(written["patchwork"].read_text())
+        posted = pwpost.post(entries, args.patchwork, token, dry_run=args.dry_run)
+        if not args.dry_run:
+            progress.say(f"patchwork: posted {posted} checks to {args.patchwork}")
     if report.interrupted:
         print(f"check-series: interrupted by {report.interrupted}: {report.stopped_early}; the "
               "reports mark the unfinished checks skip; rerun with --resume to continue "
