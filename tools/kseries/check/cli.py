@@ -44,7 +44,10 @@ def _names(values: list[str]) -> list[str]:
 def configure(p: argparse.ArgumentParser) -> None:
     """check-series' arguments, on its own parser or on ``kseries check``'s."""
     p.add_argument("input", nargs="?", default=None,
-                   help="patch directory, mbox file or BASE..TIP (default: the config's patches/)")
+                   help="patch directory, mbox file, BASE..TIP, or a message-id or "
+                        "lore/patchwork URL (with --thread) (default: the config's patches/)")
+    p.add_argument("--thread", type=Path, default=None, metavar="MBOX",
+                   help="local mbox holding the thread of a message-id INPUT (b4 am -m MBOX)")
     p.add_argument("--config", type=Path, default=None,
                    help=f"project config (default: {config_mod.FILE_NAME} in this project's "
                         "checkout when run there, else in the working directory, if any)")
@@ -194,7 +197,7 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
             kunit_dir = lay.kunit_build(cfg.kunit.arch)
     if not (tree_path / ".git").exists():
         tree.open_tree(tree_path, base or "HEAD")  # raises with the reason and the fix
-    series_in = inputs.load(args.input, cfg.patches, tree_path, output)
+    series_in = inputs.load(args.input, cfg.patches, tree_path, output, args.thread)
     for note in series_in.notes:
         progress.say(f"input: {note}")
     base = base or series_in.base
