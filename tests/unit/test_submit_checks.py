@@ -206,3 +206,20 @@ def test_ran_lists_the_checks_with_a_result_that_is_not_a_skip(tmp_path: Path) -
     rep = series({"apply": OK, "build": WARN, "boot": SKIP}, {"apply": OK, "boot": SKIP})
     r = checks.load(written(tmp_path, rep), 2)
     assert r.ran == ("apply", "build")
+
+
+def test_a_check_that_could_not_run_did_not_run(tmp_path: Path) -> None:
+    """sparse selected but not installed: a skip saying "cannot run" is not a pass."""
+    from kseries.check.model import Outcome
+    rows = [{"apply": OK, "sparse": SKIP, "fixes": SKIP}] * 2
+    rep = series(*rows)
+    cannot = Outcome.cannot_run("sparse is not installed (apt-get install sparse)")
+    for row in rep.patches:
+        row.results["sparse"] = Result("sparse", cannot.state, cannot.description)
+        row.results["fixes"] = Result("fixes", SKIP, "no Fixes: tag to check")
+    path = written(tmp_path, rep)
+    r = checks.load(path, 2, ["p1", "p2"], enabled=("apply", "sparse", "fixes"))
+    assert r.status == "fail"
+    assert r.problem == (f"the check-series report {path} did not run sparse (cannot run: "
+                         "sparse is not installed (apt-get install sparse)), which "
+                         "check-series.toml enables")

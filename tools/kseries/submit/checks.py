@@ -27,7 +27,7 @@ from pathlib import Path
 
 from .. import worktree
 from ..check import config as check_config
-from ..check.model import SeriesReport, State
+from ..check.model import CANNOT_RUN, SeriesReport, State
 from ..check.reports import NAMES, json_report
 from ..errors import UsageError
 
@@ -104,6 +104,17 @@ def _ran(report: SeriesReport) -> tuple[str, ...]:
     return tuple(name for name, _, _ in report.checks if name in done)
 
 
+def _could_not_run(report: SeriesReport, enabled: tuple[str, ...]) -> dict[str, str]:
+    """Enabled checks that skipped somewhere because they cannot run here, with the reason."""
+    out: dict[str, str] = {}
+    for row in report.patches:
+        for name, result in row.results.items():
+            if (name in enabled and result.state == State.SKIP
+                    and result.description.startswith(CANNOT_RUN)):
+                out.setdefault(name, result.description)
+    return out
+
+
 def load(path: Path, expected_patches: int | None = None,
          patch_ids: list[str] | None = None,
          enabled: tuple[str, ...] = ()) -> CheckReport:
@@ -128,6 +139,8 @@ def load(path: Path, expected_patches: int | None = None,
     ids = [r.patch_id for r in rows]
     selected = {name for name, _, _ in report.checks}
     missing = [name for name in enabled if name not in selected]
+    could_not = _could_not_run(report, enabled)
+    missing += [f"{name} ({why})" for name, why in could_not.items() if name not in missing]
     overall, problem = "fail", ""
     if report.interrupted:
         problem = f"the latest check-series run ({found}) was interrupted ({report.interrupted})"
