@@ -66,3 +66,15 @@ def test_command_by_position_and_option(ran: list[str], tmp_path: Path, is_tip: 
     assert outcome.state == State.SUCCESS, outcome.description
     assert ran == [expected]
     assert f"`{expected}` passed" in outcome.description
+
+
+def test_without_vng_the_boot_cannot_run(monkeypatch: pytest.MonkeyPatch,
+                                         tmp_path: Path) -> None:
+    """Not a skip for want of something to check: submit-series counts it as not run."""
+    from kseries.check.model import CANNOT_RUN
+    monkeypatch.setattr(shutil, "which",
+                        lambda name, path=None: None if name == "vng" else f"/usr/bin/{name}")
+    outcome = boot_check.CHECK.run(context(tmp_path, is_tip=True, smoke_tip=False))
+    assert outcome.state == State.SKIP
+    assert outcome.description == CANNOT_RUN + ("virtme-ng (vng) is not installed "
+                                                "(pip install virtme-ng)")

@@ -260,7 +260,7 @@ def test_tree_that_is_not_a_git_repository(tmp_path: Path,
 def test_input_that_does_not_exist(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     tree = synth.init_tree(tmp_path / "tree")
     assert main(tmp_path, tree, str(tmp_path / "nope")) == 2
-    assert "is not a directory, a file or a git range" in error_lines(capsys)[0]
+    assert "is not a directory, a file, a git range or a message-id" in error_lines(capsys)[0]
 
 
 def test_worktree_path_taken_by_something_else(tmp_path: Path,

@@ -124,7 +124,7 @@ def test_patchwork_states(report: SeriesReport) -> None:
 def test_write_all(report: SeriesReport, tmp_path: Path) -> None:
     written = reports.write_all(report, tmp_path / "out", None)
     assert sorted(p.name for p in written.values()) == [
-        "patchwork.json", "report.html", "report.json", "report.xml"]
+        "kcidb.json", "patchwork.json", "report.html", "report.json", "report.xml"]
     pw = json.loads(written["patchwork"].read_text())
     # Not published anywhere: no target_url (patchwork refuses file:// URLs).
     assert pw and all("target_url" not in c["check"] for c in pw)

@@ -177,3 +177,49 @@ def test_a_directory_means_its_report_json_or_its_newest_report(tmp_path: Path) 
     os.utime(out / "report.json", (1, 1))
     assert checks.load(out).path == out / "report.json"
     assert checks.load(out, 1).status == "pass"
+
+
+def test_a_report_of_fewer_checks_than_the_project_enables_is_refused(tmp_path: Path) -> None:
+    """`--only apply,checkpatch,hygiene` passed, but it is not the project's check."""
+    rep = series(*[{"apply": OK, "checkpatch": OK, "hygiene": OK}] * 2)
+    path = written(tmp_path, rep)
+    enabled = ("apply", "checkpatch", "hygiene", "build", "sparse", "kunit", "boot")
+    r = checks.load(path, 2, ["p1", "p2"], enabled=enabled)
+    assert r.status == "fail"
+    assert r.problem == (f"the check-series report {path} did not run build, sparse, kunit, "
+                         "boot, which check-series.toml enables")
+    with pytest.raises(UsageError) as err:
+        checks.gate(r, force=False)
+    assert "\n" not in err.value.message
+    full = series(*[{n: OK for n in enabled}] * 2)
+    assert checks.load(written(tmp_path, full, "full.json"), 2, ["p1", "p2"],
+                       enabled=enabled).status == "pass"
+
+
+def test_a_report_without_patch_ids_is_not_of_the_exact_patches(tmp_path: Path) -> None:
+    path = written(tmp_path, series({"build": OK}, {"build": OK}, ids=("", "")))
+    stale = checks.load(path, 2, ["id1", "id2"])
+    assert stale.status == "fail" and "patch-ids differ" in stale.problem
+
+
+def test_ran_lists_the_checks_with_a_result_that_is_not_a_skip(tmp_path: Path) -> None:
+    rep = series({"apply": OK, "build": WARN, "boot": SKIP}, {"apply": OK, "boot": SKIP})
+    r = checks.load(written(tmp_path, rep), 2)
+    assert r.ran == ("apply", "build")
+
+
+def test_a_check_that_could_not_run_did_not_run(tmp_path: Path) -> None:
+    """sparse selected but not installed: a skip saying "cannot run" is not a pass."""
+    from kseries.check.model import Outcome
+    rows = [{"apply": OK, "sparse": SKIP, "fixes": SKIP}] * 2
+    rep = series(*rows)
+    cannot = Outcome.cannot_run("sparse is not installed (apt-get install sparse)")
+    for row in rep.patches:
+        row.results["sparse"] = Result("sparse", cannot.state, cannot.description)
+        row.results["fixes"] = Result("fixes", SKIP, "no Fixes: tag to check")
+    path = written(tmp_path, rep)
+    r = checks.load(path, 2, ["p1", "p2"], enabled=("apply", "sparse", "fixes"))
+    assert r.status == "fail"
+    assert r.problem == (f"the check-series report {path} did not run sparse (cannot run: "
+                         "sparse is not installed (apt-get install sparse)), which "
+                         "check-series.toml enables")

@@ -104,3 +104,25 @@ def test_a_line_b4_would_drop_is_refused(tmp_path: Path) -> None:
         cover.render(cover.CoverInputs(design=design, manifest=manifest.load(MANIFEST),
                                        base_commit=SHA, version=1, patch_count=1,
                                        checks=checks.load(tmp_path / "none.json")))
+
+
+def test_testing_prose_may_claim_only_checks_that_ran(tmp_path: Path) -> None:
+    from kseries.check.model import PatchInfo, PatchReport, Result, SeriesReport, State
+    from kseries.check.reports import json_report
+    rep = SeriesReport(tree="/t", base="b", base_commit="b" * 40, source="p",
+                       checks=[(n, "patch", n) for n in ("apply", "checkpatch", "build", "boot")])
+    info = PatchInfo(1, "0001-x.patch", Path("0001-x.patch"), "x", "A <a@b>", "p1", "k" * 64)
+    rep.patches.append(PatchReport(info, "c" * 40, {
+        "apply": Result("apply", State.SUCCESS, "ok"),
+        "checkpatch": Result("checkpatch", State.SUCCESS, "ok"),
+        "build": Result("build", State.SUCCESS, "ok"),
+        "boot": Result("boot", State.SKIP, "cannot run: vng is missing")}))
+    json_report.write(rep, tmp_path / "report.json")
+    report = checks.load(tmp_path / "report.json", 1)
+    prose = ("Every patch builds with W=1 and sparse and is checkpatch --strict clean. "
+             "The series is booted under QEMU.")
+    assert cover.unsupported_claims(prose, report) == [
+        "sparse (the sparse check did not run)", "a boot (the boot check did not run)"]
+    assert cover.unsupported_claims("Every patch builds with W=1.", report) == []
+    text = cover.render(inputs(report))
+    assert "check-series ran apply, checkpatch, build on this version" in text

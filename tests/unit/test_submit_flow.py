@@ -3,6 +3,7 @@ refusals, --reflect to a local capture command, trailers from a reply mbox."""
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.policy
 import json
@@ -310,3 +311,21 @@ def test_b4_tracking_and_the_cover_live_in_the_branch_config(tmp_path: Path) -> 
     assert b4run.is_enrolled(repo, "master")
     b4run.store_cover(repo, "master", "subject\n\nbody\n")
     assert git(repo, "config", "--get", "branch.master.description") == "subject\n\nbody"
+
+
+def test_a_report_of_the_cheap_checks_only_is_refused(project: dict[str, Path], tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """The exact patches passed `--only apply,checkpatch,build,kunit`: the project's
+    check-series.toml enables more, and the gate names what did not run."""
+    from kseries.submit import checks as submit_checks
+    report = json_report.load(FIX / "check-pass.json")
+    ids = submit_checks.patch_ids(series.list_patches(project["patches"]))
+    for row, pid in zip(report.patches, ids, strict=True):
+        row.patch = dataclasses.replace(row.patch, patch_id=pid)
+    path = tmp_path / "only.json"
+    json_report.write(report, path)
+    assert cli.main(argv(project, "--send", "--check-json", str(path))) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(lines) == 1, err
+    assert "did not run hygiene, fixes, sparse, kerneldoc, boot, diffstat, range-diff" in lines[0]

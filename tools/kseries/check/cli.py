@@ -14,6 +14,8 @@ unfinished checks marked skip).
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,7 +44,10 @@ def _names(values: list[str]) -> list[str]:
 def configure(p: argparse.ArgumentParser) -> None:
     """check-series' arguments, on its own parser or on ``kseries check``'s."""
     p.add_argument("input", nargs="?", default=None,
-                   help="patch directory, mbox file or BASE..TIP (default: the config's patches/)")
+                   help="patch directory, mbox file, BASE..TIP, or a message-id or "
+                        "lore/patchwork URL (with --thread) (default: the config's patches/)")
+    p.add_argument("--thread", type=Path, default=None, metavar="MBOX",
+                   help="local mbox holding the thread of a message-id INPUT (b4 am -m MBOX)")
     p.add_argument("--config", type=Path, default=None,
                    help=f"project config (default: {config_mod.FILE_NAME} in this project's "
                         "checkout when run there, else in the working directory, if any)")
@@ -79,6 +84,11 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="boot the tip with [boot] smoke_command instead of tip_command")
     p.add_argument("--url-base", default=None,
                    help="URL the output directory is published at (patchwork target_url)")
+    p.add_argument("--patchwork", default=None, metavar="API",
+                   help="after the run, post each patch's checks to this patchwork REST API "
+                        "(e.g. https://patchwork.kernel.org/api/1.2; token in $PATCHWORK_TOKEN)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="with --patchwork: print the requests instead of sending them")
     p.add_argument("--list-checks", action="store_true", help="list the check plug-ins and exit")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
 
@@ -134,6 +144,23 @@ def _plan_checks(cfg: config_mod.ProjectConfig, args: argparse.Namespace
     return per, tip
 
 
+def _patchwork_token(args: argparse.Namespace) -> str | None:
+    """Check --patchwork and --dry-run before the run; the token to post with."""
+    if args.patchwork is None:
+        if args.dry_run:
+            raise UsageError("--dry-run without --patchwork", "add --patchwork API or drop it")
+        return None
+    from . import pwpost
+
+    pwpost.check_api(args.patchwork)
+    token = os.environ.get("PATCHWORK_TOKEN") or None
+    if token is None and not args.dry_run:
+        raise UsageError("--patchwork needs an API token in $PATCHWORK_TOKEN",
+                         "export PATCHWORK_TOKEN=... (your patchwork profile's API token), "
+                         "or add --dry-run to print the requests")
+    return token
+
+
 def run(args: argparse.Namespace, progress: Progress) -> int:
     from .. import paths, tree
     from . import engine, gitops, inputs, matrix, reports
@@ -153,6 +180,7 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
         raise UsageError(f"--url-base {args.url_base!r} is not an http(s) URL",
                          "give the URL the output directory is published at, "
                          "e.g. https://ci.example.org/run/7/ (patchwork accepts no other)")
+    token = _patchwork_token(args)
     output = (args.output or default_output).resolve()
     work = (args.work or default_work).resolve()
     worktree, build_dir, kunit_dir = work / "worktree", None, None
@@ -169,7 +197,7 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
             kunit_dir = lay.kunit_build(cfg.kunit.arch)
     if not (tree_path / ".git").exists():
         tree.open_tree(tree_path, base or "HEAD")  # raises with the reason and the fix
-    series_in = inputs.load(args.input, cfg.patches, tree_path, output)
+    series_in = inputs.load(args.input, cfg.patches, tree_path, output, args.thread)
     for note in series_in.notes:
         progress.say(f"input: {note}")
     base = base or series_in.base
@@ -206,6 +234,13 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
         print(line)
     print("reports: " + ", ".join(str(p) for p in written.values()))
     print("RESULT: " + reports.html.verdict(report))
+    if args.patchwork:
+        from . import pwpost
+
+        entries = json.loads(written["patchwork"].read_text())
+        posted = pwpost.post(entries, args.patchwork, token, dry_run=args.dry_run)
+        if not args.dry_run:
+            progress.say(f"patchwork: posted {posted} checks to {args.patchwork}")
     if report.interrupted:
         print(f"check-series: interrupted by {report.interrupted}: {report.stopped_early}; the "
               "reports mark the unfinished checks skip; rerun with --resume to continue "

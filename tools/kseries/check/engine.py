@@ -108,7 +108,7 @@ class Runner:
             return check.run(ctx)
         except (UsageError, InfraError) as err:
             ctx.write_log(f"cannot run: {err}")
-            return Outcome.skip(f"cannot run: {err}")
+            return Outcome.cannot_run(str(err))
         except KseriesError as err:
             ctx.write_log(str(err))
             return Outcome(State.FAIL, str(err))

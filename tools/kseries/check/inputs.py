@@ -216,8 +216,11 @@ def from_range(tree: Path, spec: str, workdir: Path) -> SeriesInput:
     return SeriesInput([describe(i, p) for i, p in enumerate(files, 1)], spec, base=base)
 
 
-def load(spec: str | None, default_dir: Path, tree: Path, workdir: Path) -> SeriesInput:
+def load(spec: str | None, default_dir: Path, tree: Path, workdir: Path,
+         thread_mbox: Path | None = None) -> SeriesInput:
     """Whatever the user gave on the command line, or the project's patches/."""
+    from . import thread
+
     if spec is None:
         return from_directory(default_dir)
     path = Path(spec)
@@ -225,7 +228,11 @@ def load(spec: str | None, default_dir: Path, tree: Path, workdir: Path) -> Seri
         return from_directory(path.resolve())
     if path.is_file():
         return from_mbox(path.resolve(), workdir)
+    msgid = thread.msgid_of(spec)
+    if msgid is not None:
+        return thread.fetch(msgid, thread_mbox, workdir)
     if ".." in spec and not path.exists():
         return from_range(tree, spec, workdir)
-    raise UsageError(f"input {spec!r} is not a directory, a file or a git range",
-                     "give a patch directory, an mbox file, or BASE..TIP with --tree")
+    raise UsageError(f"input {spec!r} is not a directory, a file, a git range or a message-id",
+                     "give a patch directory, an mbox file, BASE..TIP with --tree, or a "
+                     "message-id or lore URL with --thread FILE")

@@ -9,6 +9,9 @@ from pathlib import Path
 from ..errors import EXIT_INTERRUPTED
 
 INTERRUPTED_EXIT = EXIT_INTERRUPTED  # the exit status of a run stopped by SIGINT or SIGTERM
+# How a skip says the check could not run at all (a tool or a setting is missing),
+# as opposed to a skip where the check had nothing to look at in the patch.
+CANNOT_RUN = "cannot run: "
 
 
 class State(enum.StrEnum):
@@ -46,7 +49,13 @@ class Outcome:
 
     @classmethod
     def skip(cls, reason: str) -> Outcome:
+        """Nothing to check in this patch (no file the check looks at, say)."""
         return cls(State.SKIP, reason)
+
+    @classmethod
+    def cannot_run(cls, reason: str) -> Outcome:
+        """A skip because the check cannot run here: submit-series counts it as not run."""
+        return cls(State.SKIP, CANNOT_RUN + reason)
 
 
 @dataclass

@@ -13,17 +13,21 @@ that check-series' reader refuses (not JSON, another schema, an unknown
 state, a missing field, totals that disagree) is "fail" with the
 reader's one-line error, which names the file. A run that failed, was
 interrupted or stopped early fails, and so does a report of other
-patches (patch-ids differ) or of another number of patches: it is
-stale. The gate refuses to send on anything but "pass" unless forced.
+patches (patch-ids differ, or the report has none) or of another number
+of patches: it is stale. So does a report that left out a check the
+project's check-series.toml enables (a run with ``--only`` or ``--skip``):
+its one line names the checks that did not run. The gate refuses to
+send on anything but "pass" unless forced.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .. import worktree
-from ..check.model import SeriesReport, State
+from ..check import config as check_config
+from ..check.model import CANNOT_RUN, SeriesReport, State
 from ..check.reports import NAMES, json_report
 from ..errors import UsageError
 
@@ -50,6 +54,7 @@ class CheckReport:
     rows: tuple[PatchRow, ...] = ()
     tests: dict[str, dict[str, int]] = field(default_factory=dict)
     when: str = ""
+    ran: tuple[str, ...] = ()  # the checks with a result other than skip on some patch
 
     @property
     def found(self) -> bool:
@@ -93,9 +98,31 @@ def _tests(report: SeriesReport) -> dict[str, dict[str, int]]:
     return out
 
 
+def _ran(report: SeriesReport) -> tuple[str, ...]:
+    done = {name for row in report.patches for name, result in row.results.items()
+            if result.state != State.SKIP}
+    return tuple(name for name, _, _ in report.checks if name in done)
+
+
+def _could_not_run(report: SeriesReport, enabled: tuple[str, ...]) -> dict[str, str]:
+    """Enabled checks that skipped somewhere because they cannot run here, with the reason."""
+    out: dict[str, str] = {}
+    for row in report.patches:
+        for name, result in row.results.items():
+            if (name in enabled and result.state == State.SKIP
+                    and result.description.startswith(CANNOT_RUN)):
+                out.setdefault(name, result.description)
+    return out
+
+
 def load(path: Path, expected_patches: int | None = None,
-         patch_ids: list[str] | None = None) -> CheckReport:
-    """Read the latest report at ``path`` (a file, or a directory holding reports)."""
+         patch_ids: list[str] | None = None,
+         enabled: tuple[str, ...] = ()) -> CheckReport:
+    """Read the latest report at ``path`` (a file, or a directory holding reports).
+
+    ``enabled`` are the checks check-series.toml turns on; each must be
+    one of the report's checks.
+    """
     found = latest(path)
     if found is None:
         return CheckReport(path, "missing", f"no check-series report at {path}")
@@ -110,6 +137,10 @@ def load(path: Path, expected_patches: int | None = None,
                  for row in report.patches)
     tests = _tests(report)
     ids = [r.patch_id for r in rows]
+    selected = {name for name, _, _ in report.checks}
+    missing = [name for name in enabled if name not in selected]
+    could_not = _could_not_run(report, enabled)
+    missing += [f"{name} ({why})" for name, why in could_not.items() if name not in missing]
     overall, problem = "fail", ""
     if report.interrupted:
         problem = f"the latest check-series run ({found}) was interrupted ({report.interrupted})"
@@ -117,15 +148,36 @@ def load(path: Path, expected_patches: int | None = None,
         problem = f"the latest check-series run ({found}) failed"
     elif report.stopped_early:
         problem = f"the latest check-series run ({found}) stopped early: {report.stopped_early}"
-    elif patch_ids and rows and all(ids) and ids != patch_ids:
-        problem = (f"the check-series report {found} is for other patches "
-                   "(patch-ids differ): it is stale")
     elif expected_patches is not None and len(rows) != expected_patches:
         problem = (f"the check-series report {found} covers {len(rows)} patches, "
                    f"the series has {expected_patches}: it is stale")
+    elif patch_ids is not None and ids != patch_ids:
+        problem = (f"the check-series report {found} is for other patches "
+                   "(patch-ids differ): it is stale")
+    elif missing:
+        problem = (f"the check-series report {found} did not run {', '.join(missing)}, "
+                   "which check-series.toml enables")
     else:
         overall = "pass"
-    return CheckReport(found, overall, problem, columns, rows, tests, report.started)
+    return CheckReport(found, overall, problem, columns, rows, tests, report.started,
+                       _ran(report))
+
+
+def enabled(root: Path) -> tuple[str, ...]:
+    """The checks the project's check-series.toml (in ``root``) turns on; none without one."""
+    path = root / check_config.FILE_NAME
+    if not path.is_file():
+        return ()
+    cfg = check_config.load(path, root)
+    return tuple(dict.fromkeys((*cfg.per_patch, *cfg.tip)))
+
+
+def with_claims(report: CheckReport, claims: list[str]) -> CheckReport:
+    """``report``, failed when the cover letter claims checks it did not run."""
+    if report.status != "pass" or not claims:
+        return report
+    return replace(report, status="fail",
+                   problem=f"the cover letter's Testing section claims {', '.join(claims)}")
 
 
 def gate(report: CheckReport, force: bool) -> str | None:

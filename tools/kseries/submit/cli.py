@@ -189,7 +189,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
                          "`kseries export`, or the 0000 file itself)")
     check_json = cfg.resolve(lay.root, cfg.check_json, lay.check_report)
     report = checks.load(args.check_json or check_json,
-                         len(patch_files), checks.patch_ids(patch_files))
+                         len(patch_files), checks.patch_ids(patch_files),
+                         enabled=checks.enabled(lay.root))
+    report = checks.with_claims(report, cover.unsupported_claims(
+        cover.parse_design(text).testing, report))
     if mode != "dry-run":
         warning = checks.gate(report, args.force)
         if warning:

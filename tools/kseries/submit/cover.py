@@ -86,6 +86,23 @@ def parse_design(text: str) -> DesignText:
     return DesignText(subject.strip(), intro.strip("\n"), tuple(sections), testing)
 
 
+# What the hand-written Testing prose may claim, and the check that must have run for it.
+_CLAIMS = (
+    (re.compile(r"\bW=1\b"), "build", "W=1 builds"),
+    (re.compile(r"\bsparse\b", re.I), "sparse", "sparse"),
+    (re.compile(r"\bcheckpatch\b", re.I), "checkpatch", "checkpatch"),
+    (re.compile(r"\bkernel-doc\b", re.I), "kerneldoc", "kernel-doc"),
+    (re.compile(r"\bkunit\b", re.I), "kunit", "KUnit"),
+    (re.compile(r"\bboot(?:s|ed|ing)?\b", re.I), "boot", "a boot"),
+)
+
+
+def unsupported_claims(testing: str, report: CheckReport) -> list[str]:
+    """What the Testing prose claims that the check-series report did not run."""
+    return [f"{words} (the {check} check did not run)" for pattern, check, words in _CLAIMS
+            if pattern.search(testing) and check not in report.ran]
+
+
 def matrix(report: CheckReport) -> str:
     """Patches as rows, checks as columns, in fixed width."""
     n = len(report.rows)

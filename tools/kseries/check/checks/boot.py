@@ -19,11 +19,11 @@ class Boot(Check):
     def run(self, ctx: CheckContext) -> Outcome:
         cfg = ctx.config.boot
         if not ctx.config.build.fragments:
-            return Outcome.skip("no config fragments in check-series.toml [build]")
+            return Outcome.cannot_run("no config fragments in check-series.toml [build]")
         if shutil.which("vng", path=build.venv_path()) is None:
-            return Outcome.skip("virtme-ng (vng) is not installed (pip install virtme-ng)")
+            return Outcome.cannot_run("virtme-ng (vng) is not installed (pip install virtme-ng)")
         if shutil.which("qemu-system-x86_64") is None:
-            return Outcome.skip("QEMU is not installed (apt-get install qemu-system-x86)")
+            return Outcome.cannot_run("QEMU is not installed (apt-get install qemu-system-x86)")
         kbuild.ensure_config(ctx, force=True)
         try:
             res = build.build(ctx.tree, ctx.build_dir, list(ctx.config.build.fragments),

@@ -13,7 +13,7 @@ class Build(Check):
 
     def run(self, ctx: CheckContext) -> Outcome:
         if not kbuild.have_make():
-            return Outcome.skip("make is not installed (apt-get install build-essential)")
+            return Outcome.cannot_run("make is not installed (apt-get install build-essential)")
         tg = kbuild.targets(ctx)
         for note in tg.notes:
             ctx.write_log(f"note: {note}")

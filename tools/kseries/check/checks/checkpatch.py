@@ -39,9 +39,9 @@ class Checkpatch(Check):
     def run(self, ctx: CheckContext) -> Outcome:
         script = ctx.tree / "scripts" / "checkpatch.pl"
         if not script.is_file():
-            return Outcome.skip("the tree has no scripts/checkpatch.pl")
+            return Outcome.cannot_run("the tree has no scripts/checkpatch.pl")
         if shutil.which("perl") is None:
-            return Outcome.skip("perl is not installed (apt-get install perl)")
+            return Outcome.cannot_run("perl is not installed (apt-get install perl)")
         cmd = ["perl", str(script), *ctx.config.checkpatch_args, str(ctx.patch.path)]
         # checkpatch runs scripts/spdxcheck.py with the python3 on PATH: the
         # project's interpreter first, which has ply.

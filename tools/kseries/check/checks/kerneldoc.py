@@ -28,9 +28,9 @@ class KernelDoc(Check):
     def run(self, ctx: CheckContext) -> Outcome:
         script = ctx.tree / "scripts" / "kernel-doc"
         if not script.is_file():
-            return Outcome.skip("the tree has no scripts/kernel-doc")
+            return Outcome.cannot_run("the tree has no scripts/kernel-doc")
         if shutil.which("perl") is None:
-            return Outcome.skip("perl is not installed (apt-get install perl)")
+            return Outcome.cannot_run("perl is not installed (apt-get install perl)")
         files = [p for s, p in ctx.changed_files() if s != "D" and p.endswith((".c", ".h"))]
         if not files:
             return Outcome.skip("the patch changes no .c or .h file")

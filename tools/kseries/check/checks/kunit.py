@@ -31,10 +31,10 @@ class Kunit(Check):
     def run(self, ctx: CheckContext) -> Outcome:
         cfg = ctx.config.kunit
         if cfg.kunitconfig is None:
-            return Outcome.skip("no kunitconfig in check-series.toml [kunit]")
+            return Outcome.cannot_run("no kunitconfig in check-series.toml [kunit]")
         if not cfg.kunitconfig.is_file():
-            return Outcome.skip(f"kunitconfig {cfg.kunitconfig} does not exist "
-                                "(fix [kunit] kunitconfig)")
+            return Outcome.cannot_run(f"kunitconfig {cfg.kunitconfig} does not exist "
+                                      "(fix [kunit] kunitconfig)")
         touched = [p for _, p in ctx.changed_files()
                    if not cfg.test_paths or any(p.startswith(t) for t in cfg.test_paths)]
         if not touched:

@@ -15,9 +15,9 @@ class Sparse(Check):
 
     def run(self, ctx: CheckContext) -> Outcome:
         if shutil.which("sparse") is None:
-            return Outcome.skip("sparse is not installed (apt-get install sparse)")
+            return Outcome.cannot_run("sparse is not installed (apt-get install sparse)")
         if not kbuild.have_make():
-            return Outcome.skip("make is not installed (apt-get install build-essential)")
+            return Outcome.cannot_run("make is not installed (apt-get install build-essential)")
         tg = kbuild.targets(ctx)
         if not tg.now:
             return Outcome.skip("the patch changes no file that is compiled")

@@ -1,4 +1,4 @@
-"""The four reports: JSON, JUnit XML, HTML and patchwork check states."""
+"""The reports: JSON, JUnit XML, HTML, patchwork check states and a KCIDB document."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from ..model import SeriesReport
 from . import html as html
 from . import json_report as json_report
 from . import junit as junit
+from . import kcidb as kcidb
 from . import patchwork as patchwork
 
 NAMES = {"json": "report.json", "junit": "report.xml", "html": "report.html",
-         "patchwork": "patchwork.json"}
+         "patchwork": "patchwork.json", "kcidb": "kcidb.json"}
 
 
 def write_all(report: SeriesReport, output: Path, url_base: str | None) -> dict[str, Path]:
@@ -22,4 +23,5 @@ def write_all(report: SeriesReport, output: Path, url_base: str | None) -> dict[
     junit.write(report, paths["junit"])
     html.write(report, paths["html"])
     patchwork.write(report, paths["patchwork"], url_base)
+    kcidb.write(report, paths["kcidb"], url_base)
     return paths
