@@ -12,7 +12,7 @@ import pytest
 from kseries.bench import matrix, report, results, runner
 from kseries.bench.matrix import BenchCase
 from kseries.bench.results import Measurement, ResultError
-from kseries.errors import KseriesError
+from kseries.errors import KseriesError, ReportError
 
 LOAD_OK = json.dumps({
     "tool": "vblk-load", "ok": True, "error": "", "backend": "vhost-blk", "iops": 1234.5,
@@ -203,12 +203,12 @@ def test_results_json_that_bench_did_not_write_is_refused(
     change(data)
     path = tmp_path / report.RESULTS
     path.write_text(json.dumps(data))
-    with pytest.raises(report.ReportError) as err:
+    with pytest.raises(ReportError) as err:
         report.load(path)
     assert err.value.message.startswith(f"the benchmark results {path} ")
     assert words in err.value.message and "\n" not in err.value.message
     path.write_text("[not json")
-    with pytest.raises(report.ReportError, match="unreadable"):
+    with pytest.raises(ReportError, match="unreadable"):
         report.load(path)
 
 

@@ -20,6 +20,7 @@ from kseries.check.model import (
     Subtest,
 )
 from kseries.check.reports import html, json_report, junit, patchwork
+from kseries.errors import ReportError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "check"))
 from schema_lite import validate
@@ -237,7 +238,7 @@ def test_load_refuses_what_check_series_did_not_write(report: SeriesReport, tmp_
     _spoil(data, change)
     path = tmp_path / "report.json"
     path.write_text(json.dumps(data))
-    with pytest.raises(json_report.ReportError) as err:
+    with pytest.raises(ReportError) as err:
         json_report.load(path)
     assert err.value.message.startswith(f"the check-series report {path} ")
     assert words in err.value.message and "\n" not in str(err.value)
@@ -247,8 +248,8 @@ def test_load_refuses_a_file_that_is_not_a_report(tmp_path: Path) -> None:
     for text, words in (("{not json", "is not JSON"), ("[1, 2]", "is not a JSON object")):
         path = tmp_path / "r.json"
         path.write_text(text)
-        with pytest.raises(json_report.ReportError, match=words) as err:
+        with pytest.raises(ReportError, match=words) as err:
             json_report.load(path)
         assert str(path) in err.value.message
-    with pytest.raises(json_report.ReportError, match="cannot read"):
+    with pytest.raises(ReportError, match="cannot read"):
         json_report.load(tmp_path / "missing.json")

@@ -8,6 +8,7 @@ import pytest
 
 from kseries import manifest
 from kseries.bench import report as bench_report
+from kseries.errors import ReportError
 from kseries.submit import bench, checks, cover
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures" / "submit"
@@ -58,7 +59,7 @@ def test_the_newest_benchmark_run_reaches_the_cover(tmp_path: Path) -> None:
 def test_benchmark_results_the_reader_refuses_stop_the_cover(tmp_path: Path) -> None:
     path = tmp_path / "results.json"
     path.write_text('{"results": [{"backend": "direct", "kiops": 101.5}]}')
-    with pytest.raises(bench_report.ReportError) as err:
+    with pytest.raises(ReportError) as err:
         bench.load(path)
     assert err.value.message.startswith(f"the benchmark results {path} are not a version 1 ")
 

@@ -97,8 +97,12 @@ def cmd_kunit(args: argparse.Namespace) -> int:
     kcfg = args.kunitconfig or lay.kunit / "vhost_blk.kunitconfig"
     res = kunit_run.run(lay.tree, kcfg, args.build_dir or lay.dev_build(f"kunit-{args.arch}"),
                         Progress(), arch=args.arch)
-    for case in res.cases:
-        print(f"{case.status:<5} {case.full_name}")
+    from . import table
+
+    if res.cases:
+        print(table.render([table.Column(width=5), table.Column()],
+                           [(case.status, case.full_name) for case in res.cases],
+                           gap=" ", header=False))
     print(res.summary())
     return 0 if res.ok else 1
 

@@ -44,6 +44,11 @@ class UsageError(KseriesError):
     exit_code = EXIT_USAGE
 
 
+class ReportError(UsageError):
+    """A results file its reader will not read (check-series' report.json,
+    the benchmark's results.json); the message names the file."""
+
+
 class InfraError(KseriesError):
     """The machine, not the code under test, failed (QEMU, network...): exit status 2."""
 

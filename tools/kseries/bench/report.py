@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import table as text_table
-from ..errors import UsageError
+from ..errors import ReportError
 from .matrix import BenchCase, Settings
 from .results import Measurement, Row, TargetCheck
 
@@ -86,10 +86,6 @@ class BenchRun:
     rows: list[Row]
     checks: list[TargetCheck]
     meta: dict[str, Any] = field(default_factory=dict)
-
-
-class ReportError(UsageError):
-    """A results.json that load() will not read; the message names the file."""
 
 
 def to_dict(run: BenchRun) -> dict[str, Any]:

@@ -109,14 +109,15 @@ def register(sub: Any) -> None:
 
 
 def list_checks(cfg: config_mod.ProjectConfig) -> str:
+    from .. import table
     from . import registry
 
-    lines = []
+    rows = []
     for name, check in sorted(registry.discover().items()):
         where = [w for w, names in (("per patch", cfg.per_patch), ("tip", cfg.tip))
                  if name in names]
-        lines.append(f"{name:<11} {check.description} [{', '.join(where) or 'off'}]")
-    return "\n".join(lines)
+        rows.append((name, f"{check.description} [{', '.join(where) or 'off'}]"))
+    return table.render([table.Column(width=11), table.Column()], rows, gap=" ", header=False)
 
 
 def _plan_checks(cfg: config_mod.ProjectConfig, args: argparse.Namespace

@@ -29,7 +29,7 @@ from .. import worktree
 from ..check import config as check_config
 from ..check.model import CANNOT_RUN, SeriesReport, State
 from ..check.reports import NAMES, json_report
-from ..errors import UsageError
+from ..errors import ReportError, UsageError
 
 # check-series' states in the four words the cover letter uses.
 WORDS = {State.SUCCESS: "pass", State.WARNING: "warn", State.FAIL: "fail", State.SKIP: "skip"}
@@ -128,7 +128,7 @@ def load(path: Path, expected_patches: int | None = None,
         return CheckReport(path, "missing", f"no check-series report at {path}")
     try:
         report = json_report.load(found)
-    except json_report.ReportError as err:
+    except ReportError as err:
         return CheckReport(found, "fail", err.message)
     columns = _columns(report)
     rows = tuple(PatchRow(row.patch.index, row.patch.subject,

@@ -15,17 +15,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ...errors import UsageError
+from ...errors import ReportError
 from ..model import PatchInfo, PatchReport, Result, SeriesReport, State, Subtest
 
 SCHEMA_ID = "check-series/1"
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
 
 T = TypeVar("T")
-
-
-class ReportError(UsageError):
-    """A report.json that load() will not read; the message names the file."""
 
 
 def _result(result: Result) -> dict[str, Any]:
