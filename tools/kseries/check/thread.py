@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import urllib.parse
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import KseriesError, UsageError
 from ..submit import b4run
 from . import inputs
 
@@ -69,16 +68,18 @@ def fetch(msgid: str, thread_mbox: Path | None, workdir: Path) -> inputs.SeriesI
     out = workdir / "b4"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    cmd = [*b4run.command(), "--offline-mode", "--no-interactive", "am", "-m",
-           str(thread_mbox.resolve()), "-o", str(out), "-n", NAME, msgid]
-    proc = subprocess.run(cmd, cwd=out, text=True, capture_output=True, check=False,
-                          stdin=subprocess.DEVNULL)
-    said = (proc.stdout + proc.stderr).strip()
+    hint = "check the message-id, and that the file holds its thread"
+    try:
+        said = b4run.run(out, ["am", "-m", str(thread_mbox.resolve()), "-o", str(out),
+                               "-n", NAME, msgid]).strip()
+    except KseriesError as err:
+        raise UsageError(f"b4 am found no series for <{msgid}> in {thread_mbox}: "
+                         f"{err.message}", hint) from None
     mbx = out / f"{NAME}.mbx"
-    if proc.returncode != 0 or not mbx.is_file() or not mbx.stat().st_size:
-        last = said.splitlines()[-1] if said else f"exit {proc.returncode}"
+    if not mbx.is_file() or not mbx.stat().st_size:
+        last = said.splitlines()[-1] if said else "no output"
         raise UsageError(f"b4 am found no series for <{msgid}> in {thread_mbox}: {last}",
-                         "check the message-id, and that the file holds its thread")
+                         hint)
     got = inputs.from_mbox(mbx, workdir)
     notes = tuple(f"b4 am: {line}" for line in _b4_lines(said)) + got.notes
     return inputs.SeriesInput(got.patches, f"<{msgid}> (b4 am -m {thread_mbox})",
