@@ -41,6 +41,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--fuzz-seconds", type=float, default=None, metavar="S",
                      help="time budget of the request fuzzer (CI's way: what it reached "
                           "is printed in the summary)")
+    parser.addoption("--test-modules", default=None, metavar="DIR",
+                     help="prebuilt test modules for the running kernel (test_release_race.py "
+                          "needs DIR/vblk_window.ko and a boot of its own with "
+                          "--tcg-single-thread; without this option it is skipped)")
 
 
 @pytest.fixture(scope="session")

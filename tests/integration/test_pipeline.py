@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -150,3 +151,31 @@ def test_in_guest_suite(main_job: dict[str, Any], run_kseries: Callable[..., Any
     # QEMU's vhost-blk-pci qtests ran in the same boot (test_qemu.py).
     assert re.search(r"qemu qtests: \d+ vhost-blk-pci cases passed", proc.stdout), \
         "the QEMU qtests did not report"
+
+
+def test_release_race_in_its_own_boot(main_job: dict[str, Any],
+                                      run_kseries: Callable[..., Any]) -> None:
+    """tests/guest/test_release_race.py holds a completer between publishing a
+    request and queueing its work (a kprobe in a test module) while the device
+    is closed.  Kprobes patch kernel text, which multi-threaded TCG does not
+    make safe, so it boots on its own with one host thread for the vCPUs."""
+    assert main_job["by_name"]["build"]["status"] == "pass"
+    modules = ROOT / "build" / "test-modules"
+    shutil.rmtree(modules, ignore_errors=True)
+    shutil.copytree(ROOT / "tests" / "guest" / "modules" / "vblk_window", modules)
+    make = subprocess.run(["make", "-s", "-C", str(ROOT / "build" / "x86_64-debug"),
+                           f"M={modules}", "modules"], capture_output=True, text=True,
+                          check=False)
+    assert make.returncode == 0, make.stderr[-3000:]
+    log = ROOT / "build" / "logs" / "release-race.log"
+    pytest_cmd = shlex.join([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                             "--color=no", "--test-modules", str(modules),
+                             "tests/guest/test_release_race.py"])
+    proc = run_kseries("run", "--tcg-single-thread", "--timeout", "1800", "--console-log",
+                       str(log), "--", pytest_cmd, capture=True)
+    sys.stdout.write(proc.stdout[-3000:])
+    match = SUMMARY.search(proc.stdout)
+    summary = match.group(1) if match else "(no pytest summary in the guest's output)"
+    assert proc.returncode == 0, f"{summary}\n{proc.stderr[-3000:]}"
+    assert match and summary.startswith("1 passed"), summary
+    assert "close waited" in log.read_text(errors="replace")
