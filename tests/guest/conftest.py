@@ -43,8 +43,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                           "is printed in the summary)")
     parser.addoption("--test-modules", default=None, metavar="DIR",
                      help="prebuilt test modules for the running kernel (test_release_race.py "
-                          "needs DIR/vblk_window.ko and a boot of its own with "
-                          "--tcg-single-thread; without this option it is skipped)")
+                          "needs DIR/vblk_window.ko; without this option it is skipped)")
 
 
 @pytest.fixture(scope="session")

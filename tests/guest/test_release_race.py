@@ -21,14 +21,20 @@ KASAN then reports the use-after-free in vhost_vq_work_queue().
 
 The module is built on the host against the kernel's build directory
 and handed to the test with ``--test-modules DIR`` (without it the test
-is skipped).  Kprobes patch kernel text, which multi-threaded TCG does
-not make safe, so the file runs in a boot of its own with one host
-thread for the vCPUs (tests/integration/test_pipeline.py does this)::
+is skipped); tests/integration/test_pipeline.py does this for the
+in-guest suite::
 
   mkdir -p build/test-modules && cp tests/guest/modules/vblk_window/* build/test-modules/
   make -C build/x86_64-debug M=$PWD/build/test-modules modules
-  kseries run --tcg-single-thread -- python -m pytest \\
-       --test-modules build/test-modules tests/guest/test_release_race.py
+  kseries run -- python -m pytest --test-modules build/test-modules \\
+       tests/guest/test_release_race.py
+
+Kprobes patch kernel text, and under multi-threaded TCG a vCPU that is
+executing the code being patched may run stale instructions (boot.py,
+vng_command).  The probed function runs only for vhost work, and the
+module is loaded and removed while no device exists, so no vCPU runs it
+then.  If that ever oopses, run the file alone under single-threaded
+TCG (``kseries run --tcg-single-thread``), as it first was.
 """
 
 from __future__ import annotations
@@ -47,12 +53,10 @@ from vblk_env import kmsg, loop, start
 from vblk import request as rq
 from vblk import uapi
 
-MODULE_SRC = Path(__file__).parent / "modules" / "vblk_window"
 PARAMS = Path("/sys/module/vblk_window/parameters")
 WQ_CPUMASK = Path("/sys/devices/virtual/workqueue/cpumask")
 # How long the completer is held.  CPU 1 needs a fraction of it to kick,
-# see the completion and close; under single-threaded TCG it gets about
-# half of the host thread.
+# see the completion and close, on a host whose cores other guests share.
 DELAY_MS = 10000
 
 
@@ -71,8 +75,8 @@ def _wait_for(what: str, cond: Callable[[], bool], seconds: float) -> None:
 def window_module(request: pytest.FixtureRequest) -> Iterator[None]:
     opt = request.config.getoption("--test-modules")
     if opt is None:
-        pytest.skip("needs --test-modules DIR (vblk_window.ko built for this kernel) and a "
-                    "boot of its own with kseries run --tcg-single-thread")
+        pytest.skip("needs --test-modules DIR with vblk_window.ko built for this kernel "
+                    "(see the docstring of test_release_race.py)")
     module = Path(opt) / "vblk_window.ko"
     assert module.is_file(), f"{module} is missing: build it first (see this file's docstring)"
     vermagic = subprocess.run(["modinfo", "-F", "vermagic", str(module)], capture_output=True,

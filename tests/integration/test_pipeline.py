@@ -87,7 +87,8 @@ def test_kunit_ran_tests(main_job: dict[str, Any]) -> None:
 GUEST_TESTS = ["tests/guest/test_requests.py", "tests/guest/test_conformance.py",
                "tests/guest/test_io.py", "tests/guest/test_fuzz.py",
                "tests/guest/test_lifecycle.py", "tests/guest/test_multiqueue.py",
-               "tests/guest/test_qemu.py", "tests/guest/vduse_driver.py"]
+               "tests/guest/test_qemu.py", "tests/guest/vduse_driver.py",
+               "tests/guest/test_release_race.py"]
 # The request fuzzer's time budget in CI: its rate depends on the machine
 # (7-15 requests/s under TCG here), so a count would not bound the time.
 FUZZ_SECONDS = 180
@@ -118,12 +119,21 @@ def test_in_guest_suite(main_job: dict[str, Any], run_kseries: Callable[..., Any
     assert main_job["by_name"]["build"]["status"] == "pass"
     release = main_job["by_name"]["build"]["data"]["release"]
     log = ROOT / "build" / "logs" / "guest-suite.log"
+    # test_release_race.py's module, built for this kernel on the host.
+    modules = ROOT / "build" / "test-modules"
+    shutil.rmtree(modules, ignore_errors=True)
+    shutil.copytree(ROOT / "tests" / "guest" / "modules" / "vblk_window", modules)
+    make = subprocess.run(["make", "-s", "-C", str(ROOT / "build" / "x86_64-debug"),
+                           f"M={modules}", "modules"], capture_output=True, text=True,
+                          check=False)
+    assert make.returncode == 0, make.stderr[-3000:]
     precompile = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only",
          *GUEST_TESTS], cwd=ROOT, capture_output=True, text=True, check=False)
     assert precompile.returncode == 0, precompile.stdout[-3000:]
     pytest_cmd = shlex.join([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                             "--color=no", f"--fuzz-seconds={FUZZ_SECONDS}", *GUEST_TESTS])
+                             "--color=no", f"--fuzz-seconds={FUZZ_SECONDS}",
+                             "--test-modules", str(modules), *GUEST_TESTS])
     command = (f'echo "uname -r: $(uname -r)"; test -c /dev/vhost-blk || '
                f'echo "no /dev/vhost-blk"; {pytest_cmd}')
     proc = run_kseries("run", "--timeout", "4200", "--console-log", str(log), "--", command,
@@ -151,31 +161,6 @@ def test_in_guest_suite(main_job: dict[str, Any], run_kseries: Callable[..., Any
     # QEMU's vhost-blk-pci qtests ran in the same boot (test_qemu.py).
     assert re.search(r"qemu qtests: \d+ vhost-blk-pci cases passed", proc.stdout), \
         "the QEMU qtests did not report"
+    # The release race held a completer in its window and close waited for it.
+    assert "release race: close waited" in log.read_text(errors="replace")
 
-
-def test_release_race_in_its_own_boot(main_job: dict[str, Any],
-                                      run_kseries: Callable[..., Any]) -> None:
-    """tests/guest/test_release_race.py holds a completer between publishing a
-    request and queueing its work (a kprobe in a test module) while the device
-    is closed.  Kprobes patch kernel text, which multi-threaded TCG does not
-    make safe, so it boots on its own with one host thread for the vCPUs."""
-    assert main_job["by_name"]["build"]["status"] == "pass"
-    modules = ROOT / "build" / "test-modules"
-    shutil.rmtree(modules, ignore_errors=True)
-    shutil.copytree(ROOT / "tests" / "guest" / "modules" / "vblk_window", modules)
-    make = subprocess.run(["make", "-s", "-C", str(ROOT / "build" / "x86_64-debug"),
-                           f"M={modules}", "modules"], capture_output=True, text=True,
-                          check=False)
-    assert make.returncode == 0, make.stderr[-3000:]
-    log = ROOT / "build" / "logs" / "release-race.log"
-    pytest_cmd = shlex.join([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                             "--color=no", "--test-modules", str(modules),
-                             "tests/guest/test_release_race.py"])
-    proc = run_kseries("run", "--tcg-single-thread", "--timeout", "1800", "--console-log",
-                       str(log), "--", pytest_cmd, capture=True)
-    sys.stdout.write(proc.stdout[-3000:])
-    match = SUMMARY.search(proc.stdout)
-    summary = match.group(1) if match else "(no pytest summary in the guest's output)"
-    assert proc.returncode == 0, f"{summary}\n{proc.stderr[-3000:]}"
-    assert match and summary.startswith("1 passed"), summary
-    assert "close waited" in log.read_text(errors="replace")

@@ -13,8 +13,8 @@
  * holds a pointer into it.  "in_delay" tells the test that the completer
  * is inside the window; "hits" how often it was held.
  *
- * Kprobes patch kernel text: boot with single-threaded TCG
- * (kseries run --tcg-single-thread).
+ * Load and remove it while no vhost-blk device exists: the kprobe
+ * patches the text of a function that then runs on no CPU.
  */
 #include <linux/delay.h>
 #include <linux/kprobes.h>
