@@ -23,6 +23,9 @@ from . import diagnostics, gitops
 from .context import CheckContext
 
 T = TypeVar("T")
+# kbuild's quiet line for a compiled object: "  CC [M]  drivers/vhost/blk.o"
+_COMPILED = re.compile(r"^  CC(?: \[M\])? +(\S+\.o)$", re.M)
+Parser = Callable[[str, list[Path]], list[diagnostics.Diagnostic]]
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class Targets:
 class BuildRun:
     diagnostics: list[diagnostics.Diagnostic]
     error: str  # "" when make succeeded
+    compiled: frozenset[str] = frozenset()  # the objects kbuild said it compiled (CC lines)
 
 
 def is_kernel(tree: Path) -> bool:
@@ -59,7 +63,12 @@ def header_users(outdir: Path, header: str, limit: int) -> list[str]:
     return sorted(users)
 
 
-def targets(ctx: CheckContext) -> Targets:
+def targets(ctx: CheckContext, build_dirs: list[Path] | None = None) -> Targets:
+    """The make targets of the files the patch changes.
+
+    A header's users come from the dependency files of the first of
+    ``build_dirs`` (default: the check's build directory) that has any.
+    """
     changed = ctx.changed_files()
     limit = ctx.config.build.header_object_limit
     now: list[str] = []
@@ -75,15 +84,18 @@ def targets(ctx: CheckContext) -> Targets:
             # The build directory may hold dependency files of objects a
             # later patch adds (from an earlier build of the tip): only
             # objects whose source is in the tree at this patch count.
-            found = [t for t in header_users(ctx.build_dir, path, limit)
-                     if _source_in_tree(ctx.tree, t)]
+            for outdir in build_dirs or [ctx.build_dir]:
+                found = [t for t in header_users(outdir, path, limit)
+                         if _source_in_tree(ctx.tree, t)]
+                if found:
+                    break
             if len(found) > limit:
                 notes.append(f"{path} is used by more than {limit} objects; built {limit}")
                 found = found[:limit]
         elif kernel and Path(path).name in ("Makefile", "Kbuild") and "/" in path:
             found = [str(Path(path).parent) + "/"]
         now += [t for t in found if t not in now]
-    before = [t for t in now if _existed(ctx, t)]
+    before = [t for t in now if existed(ctx, t)]
     return Targets(now, before, notes)
 
 
@@ -92,7 +104,7 @@ def _source_in_tree(tree: Path, target: str) -> bool:
     return any((tree / (stem + ext)).is_file() for ext in (".c", ".S"))
 
 
-def _existed(ctx: CheckContext, target: str) -> bool:
+def existed(ctx: CheckContext, target: str) -> bool:
     """Whether the target's source was in the tree before the patch."""
     if target.endswith("/"):
         return gitops.exists(ctx.tree, ctx.prev_commit, target.rstrip("/"))
@@ -126,11 +138,13 @@ def _remove_objects(outdir: Path, target: str) -> None:
 
 
 def compile_targets(ctx: CheckContext, names: list[str], flags: list[str], label: str,
-                    force: bool = True) -> BuildRun:
-    """make the targets; the diagnostics it printed, and its error if it failed."""
+                    force: bool = True, outdir: Path | None = None,
+                    cc: str = "gcc", parser: Parser = diagnostics.parse) -> BuildRun:
+    """make the targets (in ``outdir``, default the check's build directory);
+    the diagnostics it printed (as ``parser`` reads them), and its error if it failed."""
     if not names:
         return BuildRun([], "")
-    outdir = ctx.build_dir
+    outdir = outdir or ctx.build_dir
     outdir.mkdir(parents=True, exist_ok=True)
     if force:
         for name in names:
@@ -140,22 +154,24 @@ def compile_targets(ctx: CheckContext, names: list[str], flags: list[str], label
     start = ctx.log.stat().st_size
     error = ""
     try:
-        build.make(ctx.tree, outdir, names, ctx.progress, ctx.log, extra=flags, label=label)
+        build.make(ctx.tree, outdir, names, ctx.progress, ctx.log, extra=flags, label=label,
+                   cc=cc)
     except KseriesError as err:
         error = err.message
     with ctx.log.open(errors="replace") as fh:
         fh.seek(start)
         text = fh.read()
-    return BuildRun(diagnostics.parse(text, [ctx.tree, outdir]), error)
+    compiled = frozenset(m.group(1) for m in _COMPILED.finditer(text))
+    return BuildRun(parser(text, [ctx.tree, outdir]), error, compiled)
 
 
-def at_previous(ctx: CheckContext, work: Callable[[], T]) -> T:
+def at_previous(ctx: CheckContext, work: Callable[[], T], outdir: Path | None = None) -> T:
     """Run ``work`` with the tree at the previous patch, then come back.
 
-    The build directory's .config is kept aside: the older Kconfig may
-    drop options the patch adds, and the next build needs them.
+    The build directory's (``outdir``'s) .config is kept aside: the older
+    Kconfig may drop options the patch adds, and the next build needs them.
     """
-    dot_config = ctx.build_dir / ".config"
+    dot_config = (outdir or ctx.build_dir) / ".config"
     saved = dot_config.read_bytes() if dot_config.exists() else None
     gitops.checkout(ctx.tree, ctx.prev_commit)
     try:
