@@ -11,23 +11,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "check"))
 import synth
+from synth import cells, run
 
 from kseries.check import cli
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None or shutil.which("make") is None,
                                 reason="needs gcc and make")
-
-
-def run(tmp: Path, tree: Path, *extra: str, **kw: object) -> tuple[int, dict[str, object]]:
-    rc = cli.main(synth.cli_args(tmp, tree, *extra, **kw))  # type: ignore[arg-type]
-    report = tmp / "out" / "report.json"
-    return rc, json.loads(report.read_text()) if report.exists() else {}
-
-
-def cells(report: dict[str, object], check: str) -> list[str]:
-    patches = report["patches"]
-    assert isinstance(patches, list)
-    return [p["results"][check]["state"] if check in p["results"] else "-" for p in patches]
 
 
 def test_new_warning_is_blamed_on_the_patch_that_adds_it(tmp_path: Path,

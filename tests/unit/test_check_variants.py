@@ -1,0 +1,231 @@
+"""The opt-in build variants (build-y/-m/-n, build-i386, build-clang), end to
+end on the synthetic tree (real gcc and make; a fake clang on PATH), and the
+Kconfig and Makefile reading they use."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import fake_path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "check"))
+import synth
+from synth import cells, result, run
+
+from kseries.check import ksyms
+
+pytestmark = pytest.mark.skipif(shutil.which("gcc") is None or shutil.which("make") is None,
+                                reason="needs gcc and make")
+
+CLANG = """\
+# A stand-in for clang: gcc, plus a warning of its own on a CLANG_ONLY line
+# (without the option ccache adds for clang).
+case "$1" in --version) echo "Debian clang version 14.0.6"; exit 0 ;; esac
+for arg; do
+	shift
+	case "$arg" in
+	-fcolor-diagnostics) continue ;;
+	*.c) src=$arg ;;
+	esac
+	set -- "$@" "$arg"
+done
+if [ -n "$src" ]; then
+	grep -n CLANG_ONLY "$src" | while IFS=: read -r n _; do
+		echo "$src:$n:1: warning: clang sees this [-Wclang-only]" >&2
+	done
+fi
+exec gcc "$@"
+"""
+LLVM = {tool: "exit 0\n" for tool in ("ld.lld", "llvm-ar", "llvm-nm", "llvm-objcopy",
+                                      "llvm-objdump", "llvm-readelf", "llvm-strip")}
+# gcc without i386 support (a compiler built without -m32).
+GCC_NO_M32 = """\
+case " $* " in
+*" -m32 "*) echo "gcc: error: unrecognized command-line option '-m32'" >&2; exit 1 ;;
+esac
+exec /usr/bin/gcc "$@"
+"""
+
+
+# --- build-y, build-m, build-n ---------------------------------------------------
+
+
+def test_symbol_values_held_build_the_directory_and_find_new_warnings(tmp_path: Path) -> None:
+    tree, patches = synth.make_kconfig_series(tmp_path)
+    rc, report = run(tmp_path, tree, "--keep-going", "--only", "build-y,build-m,build-n",
+                     str(patches), config=synth.write_config(tmp_path / "cs.toml", ["apply"]))
+    assert rc == 1
+    # Patch 1 adds LIB_C (no dependency) and lib/c.c with an unused variable.
+    y = result(report, 1, "build-y")
+    assert y["state"] == "fail"
+    assert str(y["description"]).startswith("CONFIG_LIB_C=y: 1 new warning(s) in 1 target(s) "
+                                            "(lib/); first: lib/c.c:5: warning: unused variable")
+    assert result(report, 1, "build-m")["state"] == "fail"
+    assert "CONFIG_LIB_C=m: 1 new warning" in str(result(report, 1, "build-m")["description"])
+    n = result(report, 1, "build-n")
+    assert n["state"] == "success"
+    assert n["description"] == "CONFIG_LIB_C=n: 1 target(s) (lib/) built, no new warnings"
+    log = (tmp_path / "out" / str(y["log"])).read_text()
+    assert "scripts/config --file" in log and "--enable LIB_C" in log
+    assert "olddefconfig" in log
+
+
+def test_a_value_a_dependency_forbids_is_said_not_built(tmp_path: Path) -> None:
+    tree, patches = synth.make_kconfig_series(tmp_path)
+    _, report = run(tmp_path, tree, "--keep-going", "--only", "build-y,build-m,build-n",
+                    str(patches), config=synth.write_config(tmp_path / "cs.toml", ["apply"]))
+    # Patch 2: LIB_D depends on LIB_A, which the defconfig leaves n.
+    for check, value in (("build-y", "y"), ("build-m", "m")):
+        r = result(report, 2, check)
+        assert r["state"] == "skip", check
+        assert r["description"] == (f"CONFIG_LIB_D={value} does not hold (got n): Kconfig:9 "
+                                    "depends on LIB_A (LIB_A=n)")
+        assert "== before" not in (tmp_path / "out" / str(r["log"])).read_text()
+    assert result(report, 2, "build-n")["state"] == "success"
+
+
+def test_old_warnings_of_objects_a_symbol_selects_are_not_the_patchs(tmp_path: Path) -> None:
+    # lib/a.c warns already at the base, but LIB_A (without a prompt, as
+    # VHOST) is off there; the patch adds LIB_E, which selects LIB_A: a.o is
+    # built from then on.
+    tree = synth.init_tree(tmp_path / "tree")
+    synth.write(tree, "lib/a.c", synth.A_C_WARN)
+    synth.write(tree, "Kconfig", "config LIB_A\n\tbool\n")
+    synth.commit(tree, "lib: a: an old warning", 1_700_000_050)
+    synth.git(tree, "tag", "-f", "base")
+    synth.git(tree, "checkout", "-q", "-b", "series")
+    synth.write(tree, "Kconfig", (tree / "Kconfig").read_text()
+                + '\nconfig LIB_E\n\ttristate "the e library"\n\tselect LIB_A\n')
+    synth.write(tree, "lib/Makefile", (tree / "lib" / "Makefile").read_text()
+                + "obj-$(CONFIG_LIB_E) += e.o\n")
+    synth.write(tree, "lib/e.c", synth.LIB_D.replace("lib_d", "lib_e"))
+    synth.git(tree, "add", "lib/e.c")
+    synth.commit(tree, f"lib: e: add the e library\n\nIt needs a.\n\n{synth.SOB}",
+                 1_700_000_100)
+    patches = synth.export(tree, tmp_path / "patches")
+    rc, report = run(tmp_path, tree, "--only", "build-y", str(patches),
+                     config=synth.write_config(tmp_path / "cs.toml", ["apply"]))
+    assert rc == 0
+    r = result(report, 1, "build-y")
+    assert r["description"] == "CONFIG_LIB_E=y: 1 target(s) (lib/) built, no new warnings " \
+                               "(1 already there)"
+    log = (tmp_path / "out" / str(r["log"])).read_text()
+    assert "not counted (a file the patch does not change, compiled only with the patch's " \
+           "configuration): lib/a.c:5:" in log
+
+
+def test_a_bool_is_never_m_and_n_leaves_its_object_out(tmp_path: Path) -> None:
+    # The 3-patch series: patch 2 adds an unused variable to lib/a.c, which
+    # lib/Makefile builds for LIB_A (a bool); patch 1 changes lib/b.c (obj-y).
+    tree, patches = synth.make_series(tmp_path)
+    _, report = run(tmp_path, tree, "--keep-going", "--only", "build-y,build-m,build-n",
+                    str(patches), config=synth.write_config(tmp_path / "cs.toml", ["apply"]))
+    assert cells(report, "build-y") == ["skip", "fail", "success"]
+    assert "touches no Kconfig symbol" in str(result(report, 1, "build-y")["description"])
+    assert "unused variable" in str(result(report, 2, "build-y")["description"])
+    assert result(report, 2, "build-m")["description"] == "CONFIG_LIB_A: a bool cannot be m"
+    assert cells(report, "build-n") == ["skip", "success", "success"]
+
+
+# --- build-i386, build-clang ------------------------------------------------------
+
+
+def test_i386_finds_a_warning_only_a_32_bit_build_has(tmp_path: Path) -> None:
+    only32 = synth.A_C.replace("\treturn v + 1;", "#ifdef __i386__\n\tint only32;\n#endif\n"
+                                                  "\treturn v + 1;")
+    tree, patches = synth.make_series(tmp_path, patch2_a=only32,
+                                      patch3_a="/* lib/a.c */\n" + only32)
+    rc, report = run(tmp_path, tree, "--keep-going", "--only", "build,build-i386",
+                     str(patches),
+                     config=synth.write_config(tmp_path / "cs.toml", ["apply", "build"]))
+    assert rc == 1
+    assert cells(report, "build") == ["success", "success", "success"]
+    assert cells(report, "build-i386") == ["success", "fail", "success"]
+    desc = str(result(report, 2, "build-i386")["description"])
+    assert desc.startswith("ARCH=i386: 1 new warning(s) in 1 target(s) (lib/a.o); first: "
+                           "lib/a.c:6: warning: unused variable")
+    assert "only32" in desc
+
+
+def test_i386_without_32_bit_gcc_cannot_run(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", fake_path(tmp_path, {"gcc": GCC_NO_M32}))
+    tree, patches = synth.make_series(tmp_path)
+    rc, report = run(tmp_path, tree, "--keep-going", "--only", "build-i386", str(patches),
+                     config=synth.write_config(tmp_path / "cs.toml", ["apply"]))
+    assert rc == 0
+    for k in (1, 2, 3):
+        r = result(report, k, "build-i386")
+        assert r["state"] == "skip"
+        assert str(r["description"]).startswith("cannot run: gcc cannot compile for i386 "
+                                                "(gcc -m32: gcc: error: unrecognized")
+        assert str(r["description"]).endswith("(apt-get install gcc-multilib)")
+
+
+def test_clang_finds_a_warning_gcc_does_not_give(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", fake_path(tmp_path, {"clang": CLANG, **LLVM}))
+    tree, patches = synth.make_series(tmp_path, patch2_a=synth.A_C_CLEAN,
+                                      patch3_a=synth.A_C_CLEAN_3,
+                                      patch2_extra="/* CLANG_ONLY */\n")
+    rc, report = run(tmp_path, tree, "--keep-going", "--only", "build,build-clang",
+                     str(patches),
+                     config=synth.write_config(tmp_path / "cs.toml", ["apply", "build"]))
+    assert rc == 1
+    assert cells(report, "build") == ["success", "success", "success"]
+    assert cells(report, "build-clang") == ["success", "fail", "success"]
+    desc = str(result(report, 2, "build-clang")["description"])
+    assert desc.startswith("LLVM=1 (clang 14.0.6): 1 new warning(s) in 1 target(s) (lib/a.o); "
+                           "first: lib/a.c:7: warning: clang sees this [-Wclang-only]")
+    log = (tmp_path / "out" / str(result(report, 2, "build-clang")["log"])).read_text()
+    assert " LLVM=1 " in log
+
+
+def test_clang_missing_is_a_skip_with_the_reason(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", fake_path(tmp_path, {}, hide=("clang", "ld.lld")))
+    tree, patches = synth.make_series(tmp_path)
+    rc, report = run(tmp_path, tree, "--keep-going", "--only", "build-clang", str(patches),
+                     config=synth.write_config(tmp_path / "cs.toml", ["apply"]))
+    assert rc == 0
+    for k in (1, 2, 3):
+        r = result(report, k, "build-clang")
+        assert r["state"] == "skip"
+        assert str(r["description"]).startswith("cannot run: clang, ld.lld not installed: "
+                                                "LLVM=1 needs clang, lld and llvm")
+        assert "(apt-get install clang lld llvm)" in str(r["description"])
+
+
+# --- selection and parsing ---------------------------------------------------------
+
+
+def test_only_opts_in_but_a_default_check_must_be_enabled(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    tree, patches = synth.make_series(tmp_path)
+    rc, _ = run(tmp_path, tree, "--only", "sparse", str(patches),
+                config=synth.write_config(tmp_path / "cs.toml", ["apply"]))
+    assert rc == 2
+    assert "check 'sparse' is not enabled" in capsys.readouterr().err
+
+
+def test_kconfig_entries_skip_help_text() -> None:
+    text = ("if VHOST_MENU\n\nconfig VHOST_BLK\n\ttristate \"vhost-blk\"\n"
+            "\tdepends on BLOCK && EVENTFD\n\thelp\n\t  if unsure, say N.\n\n"
+            "\t  config is a word here.\n\nconfig VHOST_B\n\tbool\nendif\n")
+    entries = ksyms.entries(text)
+    assert [(e.name, e.first, e.last, e.type) for e in entries] == [
+        ("VHOST_BLK", 3, 9, "tristate"), ("VHOST_B", 11, 12, "bool")]
+    assert entries[0].depends == ["VHOST_MENU", "BLOCK && EVENTFD"]
+
+
+def test_makefile_symbols_follow_composite_objects() -> None:
+    makefile = ("obj-$(CONFIG_VHOST_BLK) += vhost_blk.o\nvhost_blk-y := blk.o \\\n"
+                "\tblk_req.o # the helpers\nvhost_blk-$(CONFIG_FOO) += extra.o\n"
+                "obj-y += always.o\n")
+    assert ksyms.makefile_symbols(makefile, "blk_req.o") == ["VHOST_BLK"]
+    assert ksyms.makefile_symbols(makefile, "extra.o") == ["FOO", "VHOST_BLK"]
+    assert ksyms.makefile_symbols(makefile, "always.o") == []
