@@ -45,6 +45,11 @@ class VariantsConfig:
 
 
 @dataclass(frozen=True)
+class CoccinelleConfig:
+    severity: Severity = State.WARNING
+
+
+@dataclass(frozen=True)
 class KunitConfig:
     kunitconfig: Path | None = None
     arch: Annotated[str, tomlconfig.one_of("um", "x86_64")] = "um"
@@ -81,6 +86,7 @@ class ProjectConfig:
     boot: BootConfig = field(default_factory=BootConfig)
     hygiene: HygieneConfig = field(default_factory=HygieneConfig)
     variants: VariantsConfig = field(default_factory=VariantsConfig)
+    coccinelle: CoccinelleConfig = field(default_factory=CoccinelleConfig)
 
     @property
     def variant_fragments(self) -> tuple[Path, ...]:
@@ -134,6 +140,7 @@ class _File:
     boot: BootConfig = field(default_factory=BootConfig)
     hygiene: HygieneConfig = field(default_factory=HygieneConfig)
     variants: VariantsConfig = field(default_factory=VariantsConfig)
+    coccinelle: CoccinelleConfig = field(default_factory=CoccinelleConfig)
 
 
 def load(path: Path | None, root: Path) -> ProjectConfig:
@@ -151,4 +158,4 @@ def load(path: Path | None, root: Path) -> ProjectConfig:
                          checkpatch_args=data.checkpatch.args,
                          kerneldoc_severity=data.kerneldoc.severity, build=data.build,
                          kunit=data.kunit, boot=data.boot, hygiene=data.hygiene,
-                         variants=data.variants)
+                         variants=data.variants, coccinelle=data.coccinelle)

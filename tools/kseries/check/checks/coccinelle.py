@@ -1,0 +1,65 @@
+"""coccinelle: the tree's semantic patches (coccicheck MODE=report) on the C files
+the patch changes; findings new relative to the patch before.
+
+The kernel's per-file way (Documentation/dev-tools/coccinelle.rst):
+``make C=2 CHECK=scripts/coccicheck MODE=report path/file.o``, in the
+build check's directory with its make flags (so nothing is recompiled
+for a flag), at the patch before and at the patch.  A finding is keyed
+by file and message without its line numbers, as compiler warnings are.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from .. import diagnostics, kbuild
+from ..context import Check, CheckContext
+from ..model import Outcome, State
+
+
+class Coccinelle(Check):
+    name = "coccinelle"
+    description = ("coccicheck MODE=report (make C=2 CHECK=scripts/coccicheck) on the changed "
+                   "C files; new findings only")
+    opt_in = True
+
+    def run(self, ctx: CheckContext) -> Outcome:
+        if shutil.which("spatch") is None:
+            return Outcome.cannot_run("spatch is not installed (apt-get install coccinelle)")
+        if not kbuild.have_make():
+            return Outcome.cannot_run("make is not installed (apt-get install build-essential)")
+        if not (ctx.tree / "scripts" / "coccicheck").is_file():
+            return Outcome.cannot_run("the tree has no scripts/coccicheck")
+        changed = {p for s, p in ctx.changed_files() if s != "D" and p.endswith(".c")}
+        objects = [t for t in kbuild.targets(ctx).now if t[:-2] + ".c" in changed]
+        if not objects:
+            return Outcome.skip("the patch changes no C file")
+        flags = [*ctx.config.build.make_flags, "C=2",
+                 f"CHECK={ctx.tree / 'scripts' / 'coccicheck'}", "MODE=report"]
+        kbuild.ensure_config(ctx, force=kbuild.kconfig_changed(ctx))
+        before_objects = [o for o in objects if kbuild.existed(ctx, o)]
+        ctx.write_log(f"== before the patch ({ctx.prev_commit[:12]}): {' '.join(before_objects)}")
+        before = kbuild.at_previous(ctx, lambda: kbuild.compile_targets(
+            ctx, before_objects, flags, "coccinelle (before)", force=False,
+            parser=diagnostics.parse_cocci))
+        ctx.write_log(f"== with the patch ({ctx.commit[:12]}): {' '.join(objects)}")
+        now = kbuild.compile_targets(ctx, objects, flags, "coccinelle", force=False,
+                                     parser=diagnostics.parse_cocci)
+        if now.error:
+            if "coccicheck failed" in ctx.log.read_text(errors="replace"):
+                return Outcome(State.FAIL, f"coccicheck failed: {now.error}")
+            return Outcome.skip(f"the build failed, so coccinelle did not run: {now.error}")
+        new = diagnostics.new_since(before.diagnostics, now.diagnostics)
+        ctx.write_log(f"== {len(new)} new findings (of {len(now.diagnostics)}):")
+        for d in new:
+            ctx.write_log(f"NEW: {d.text}")
+        if new:
+            return Outcome(ctx.config.coccinelle.severity,
+                           f"{len(new)} new coccinelle finding(s) in {len(objects)} file(s); "
+                           f"first: {new[0].text}")
+        old = len(now.diagnostics)
+        return Outcome(State.SUCCESS, f"{len(objects)} file(s), no new coccinelle findings"
+                       + (f" ({old} already there)" if old else ""))
+
+
+CHECK = Coccinelle()
