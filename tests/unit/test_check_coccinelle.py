@@ -41,11 +41,11 @@ def test_coccinelle_reports_new_findings_only(tmp_path: Path,
     assert rc == 0  # findings are warnings by default
     assert cells(report, "coccinelle") == ["success", "warning", "success"]
     desc = str(result(report, 2, "coccinelle")["description"])
-    assert desc == ("1 new coccinelle finding(s) in 1 file(s); first: lib/a.c:13:1-7: WARNING: "
-                    "fake: use kzalloc rather than memset on line 13")
+    assert desc == ("1 new coccinelle finding(s) in 1 file(s); first: lib/a.c:13: coccinelle: "
+                    "WARNING: fake: use kzalloc rather than memset on line 13")
     # Patch 3 moves it down (and the line in the message with it): not new.
     assert result(report, 3, "coccinelle")["description"] == (
-        "2 file(s), no new coccinelle findings (1 already there)")
+        "2 file(s) checked, no new coccinelle findings (1 already there)")
     log = (tmp_path / "out" / str(result(report, 2, "coccinelle")["log"])).read_text()
     assert "C=2" in log and "scripts/coccicheck" in log and "MODE=report" in log
 

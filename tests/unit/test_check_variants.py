@@ -133,70 +133,55 @@ def test_a_bool_is_never_m_and_n_leaves_its_object_out(tmp_path: Path) -> None:
 # --- build-i386, build-clang ------------------------------------------------------
 
 
-def test_i386_finds_a_warning_only_a_32_bit_build_has(tmp_path: Path) -> None:
-    only32 = synth.A_C.replace("\treturn v + 1;", "#ifdef __i386__\n\tint only32;\n#endif\n"
-                                                  "\treturn v + 1;")
-    tree, patches = synth.make_series(tmp_path, patch2_a=only32,
-                                      patch3_a="/* lib/a.c */\n" + only32)
-    rc, report = run(tmp_path, tree, "--keep-going", "--only", "build,build-i386",
-                     str(patches),
+ONLY32 = synth.A_C.replace("\treturn v + 1;", "#ifdef __i386__\n\tint only32;\n#endif\n"
+                                                "\treturn v + 1;")
+
+
+@pytest.mark.parametrize(("check", "tools", "code", "first"), [
+    ("build-i386", {}, (ONLY32, "/* lib/a.c */\n" + ONLY32, ""),
+     "ARCH=i386: 1 new warning(s) in 1 target(s) (lib/a.o); first: lib/a.c:6: warning: "
+     "unused variable"),
+    ("build-clang", {"clang": CLANG, **LLVM},
+     (synth.A_C_CLEAN, synth.A_C_CLEAN_3, "/* CLANG_ONLY */\n"),
+     "LLVM=1 (clang 14.0.6): 1 new warning(s) in 1 target(s) (lib/a.o); first: lib/a.c:7: "
+     "warning: clang sees this [-Wclang-only]"),
+])
+def test_a_warning_only_the_variant_gives_is_new(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 check: str, tools: dict[str, str],
+                                                 code: tuple[str, str, str], first: str) -> None:
+    monkeypatch.setenv("PATH", fake_path(tmp_path, tools))
+    tree, patches = synth.make_series(tmp_path, patch2_a=code[0], patch3_a=code[1],
+                                      patch2_extra=code[2])
+    rc, report = run(tmp_path, tree, "--keep-going", "--only", f"build,{check}", str(patches),
                      config=synth.write_config(tmp_path / "cs.toml", ["apply", "build"]))
     assert rc == 1
     assert cells(report, "build") == ["success", "success", "success"]
-    assert cells(report, "build-i386") == ["success", "fail", "success"]
-    desc = str(result(report, 2, "build-i386")["description"])
-    assert desc.startswith("ARCH=i386: 1 new warning(s) in 1 target(s) (lib/a.o); first: "
-                           "lib/a.c:6: warning: unused variable")
-    assert "only32" in desc
+    assert cells(report, check) == ["success", "fail", "success"]
+    assert str(result(report, 2, check)["description"]).startswith(first)
+    make_var = first.split(" ")[0].rstrip(":")  # ARCH=i386, LLVM=1
+    log = (tmp_path / "out" / str(result(report, 2, check)["log"])).read_text()
+    assert f" {make_var} W=1 lib/a.o\n" in log  # on make's command line
 
 
-def test_i386_without_32_bit_gcc_cannot_run(tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PATH", fake_path(tmp_path, {"gcc": GCC_NO_M32}))
+@pytest.mark.parametrize(("check", "tools", "hide", "reason"), [
+    ("build-i386", {"gcc": GCC_NO_M32}, (),
+     "cannot run: gcc cannot compile for i386 (gcc -m32: gcc: error: unrecognized command-line "
+     "option '-m32') (apt-get install gcc-multilib)"),
+    ("build-clang", {}, ("clang", "ld.lld"),
+     "cannot run: clang, ld.lld not installed: LLVM=1 needs clang, lld and llvm "
+     "(apt-get install clang lld llvm)"),
+])
+def test_a_variant_without_its_compiler_cannot_run(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch, check: str,
+                                                   tools: dict[str, str], hide: tuple[str, ...],
+                                                   reason: str) -> None:
+    monkeypatch.setenv("PATH", fake_path(tmp_path, tools, hide))
     tree, patches = synth.make_series(tmp_path)
-    rc, report = run(tmp_path, tree, "--keep-going", "--only", "build-i386", str(patches),
+    rc, report = run(tmp_path, tree, "--keep-going", "--only", check, str(patches),
                      config=synth.write_config(tmp_path / "cs.toml", ["apply"]))
     assert rc == 0
-    for k in (1, 2, 3):
-        r = result(report, k, "build-i386")
-        assert r["state"] == "skip"
-        assert str(r["description"]).startswith("cannot run: gcc cannot compile for i386 "
-                                                "(gcc -m32: gcc: error: unrecognized")
-        assert str(r["description"]).endswith("(apt-get install gcc-multilib)")
-
-
-def test_clang_finds_a_warning_gcc_does_not_give(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PATH", fake_path(tmp_path, {"clang": CLANG, **LLVM}))
-    tree, patches = synth.make_series(tmp_path, patch2_a=synth.A_C_CLEAN,
-                                      patch3_a=synth.A_C_CLEAN_3,
-                                      patch2_extra="/* CLANG_ONLY */\n")
-    rc, report = run(tmp_path, tree, "--keep-going", "--only", "build,build-clang",
-                     str(patches),
-                     config=synth.write_config(tmp_path / "cs.toml", ["apply", "build"]))
-    assert rc == 1
-    assert cells(report, "build") == ["success", "success", "success"]
-    assert cells(report, "build-clang") == ["success", "fail", "success"]
-    desc = str(result(report, 2, "build-clang")["description"])
-    assert desc.startswith("LLVM=1 (clang 14.0.6): 1 new warning(s) in 1 target(s) (lib/a.o); "
-                           "first: lib/a.c:7: warning: clang sees this [-Wclang-only]")
-    log = (tmp_path / "out" / str(result(report, 2, "build-clang")["log"])).read_text()
-    assert " LLVM=1 " in log
-
-
-def test_clang_missing_is_a_skip_with_the_reason(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PATH", fake_path(tmp_path, {}, hide=("clang", "ld.lld")))
-    tree, patches = synth.make_series(tmp_path)
-    rc, report = run(tmp_path, tree, "--keep-going", "--only", "build-clang", str(patches),
-                     config=synth.write_config(tmp_path / "cs.toml", ["apply"]))
-    assert rc == 0
-    for k in (1, 2, 3):
-        r = result(report, k, "build-clang")
-        assert r["state"] == "skip"
-        assert str(r["description"]).startswith("cannot run: clang, ld.lld not installed: "
-                                                "LLVM=1 needs clang, lld and llvm")
-        assert "(apt-get install clang lld llvm)" in str(r["description"])
+    assert [(r["state"], r["description"]) for r in (result(report, k, check) for k in (1, 2, 3))
+            ] == [("skip", reason)] * 3
 
 
 # --- selection and parsing ---------------------------------------------------------

@@ -21,6 +21,7 @@ from .. import build
 from ..errors import KseriesError
 from . import diagnostics, gitops
 from .context import CheckContext
+from .model import Outcome, State
 
 T = TypeVar("T")
 # kbuild's quiet line for a compiled object: "  CC [M]  drivers/vhost/blk.o"
@@ -180,6 +181,37 @@ def at_previous(ctx: CheckContext, work: Callable[[], T], outdir: Path | None = 
         gitops.checkout(ctx.tree, ctx.commit)
         if saved is not None:
             dot_config.write_bytes(saved)
+
+
+def before_and_after(ctx: CheckContext, targets: list[str], flags: list[str], label: str,
+                     force: bool = True, outdir: Path | None = None, cc: str = "gcc",
+                     parser: Parser = diagnostics.parse) -> tuple[BuildRun, BuildRun]:
+    """Build the targets at the patch before (those that existed) and at the patch."""
+    before_targets = [t for t in targets if existed(ctx, t)]
+    ctx.write_log(f"== before the patch ({ctx.prev_commit[:12]}): {' '.join(before_targets)}")
+    before = at_previous(ctx, lambda: compile_targets(
+        ctx, before_targets, flags, f"{label} (before)", force, outdir, cc, parser), outdir)
+    if before.error:
+        ctx.write_log(f"note: the tree before the patch did not build: {before.error}")
+    ctx.write_log(f"== with the patch ({ctx.commit[:12]}): {' '.join(targets)}")
+    return before, compile_targets(ctx, targets, flags, label, force, outdir, cc, parser)
+
+
+def verdict(ctx: CheckContext, new: list[diagnostics.Diagnostic], total: int,
+            severity: State, what: str, done: str = "built", noun: str = "warning",
+            prefix: str = "") -> Outcome:
+    """Log the new diagnostics; the outcome that names the first, or says there are none.
+
+    ``what`` is what was built or checked ("2 target(s)"), ``total`` how
+    many diagnostics the patch's run printed in all.
+    """
+    ctx.write_log(f"== {len(new)} new diagnostics (of {total}):")
+    for d in new:
+        ctx.write_log(f"NEW: {d.text}")
+    if new:
+        return Outcome(severity, f"{prefix}{len(new)} new {noun}(s) in {what}; first: {new[0]}")
+    return Outcome(State.SUCCESS, f"{prefix}{what} {done}, no new {noun}s"
+                   + (f" ({total} already there)" if total else ""))
 
 
 def have_make() -> bool:

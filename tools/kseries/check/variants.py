@@ -174,31 +174,16 @@ def compare(ctx: CheckContext, variant: Variant, outdir: Path, targets: list[str
             what: str) -> Outcome:
     """Build the targets at the patch before and at the patch; new warnings only."""
     flags = [*variant.make_vars, *ctx.config.build.make_flags]
-    before_targets = [t for t in targets if kbuild.existed(ctx, t)]
-    ctx.write_log(f"== before the patch ({ctx.prev_commit[:12]}): {' '.join(before_targets)}")
-    before = kbuild.at_previous(ctx, lambda: kbuild.compile_targets(
-        ctx, before_targets, flags, f"{variant.name} (before)", outdir=outdir,
-        cc=variant.cc), outdir=outdir)
-    if before.error:
-        ctx.write_log(f"note: the tree before the patch did not build: {before.error}")
-    ctx.write_log(f"== with the patch ({ctx.commit[:12]}): {' '.join(targets)}")
-    now = kbuild.compile_targets(ctx, targets, flags, variant.name, outdir=outdir,
-                                 cc=variant.cc)
+    before, now = kbuild.before_and_after(ctx, targets, flags, f"build-{variant.name}",
+                                          outdir=outdir, cc=variant.cc)
     if now.error:
         return Outcome(State.FAIL, f"{what}: {now.error}")
     new, elsewhere = not_the_patchs(ctx, before, diagnostics.new_since(before.diagnostics,
                                                                        now.diagnostics))
-    ctx.write_log(f"== {len(new)} new diagnostics (of {len(now.diagnostics)}):")
-    for d in new:
-        ctx.write_log(f"NEW: {d.text}")
     for d in elsewhere:
         ctx.write_log(f"not counted (a file the patch does not change, compiled only with "
                       f"the patch's configuration): {d.text}")
     more = " ..." if len(targets) > 3 else ""
-    built = f"{len(targets)} target(s) ({' '.join(targets[:3])}{more})"
-    if new:
-        return Outcome(ctx.config.variants.severity,
-                       f"{what}: {len(new)} new warning(s) in {built}; first: {new[0]}")
-    old = len(now.diagnostics)
-    return Outcome(State.SUCCESS, f"{what}: {built} built, no new warnings"
-                   + (f" ({old} already there)" if old else ""))
+    return kbuild.verdict(ctx, new, len(now.diagnostics), ctx.config.variants.severity,
+                          f"{len(targets)} target(s) ({' '.join(targets[:3])}{more})",
+                          prefix=f"{what}: ")

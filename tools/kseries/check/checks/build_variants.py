@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
 
 from .. import kbuild, ksyms, variants
 from ..context import Check, CheckContext
@@ -71,27 +72,57 @@ class SymbolBuild(Check):
         return outcome
 
 
+def _no_gcc_m32() -> str | None:
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        return "gcc is not installed (apt-get install build-essential)"
+    probe = subprocess.run([gcc, "-m32", "-c", "-x", "c", "-o", "/dev/null", "-"],
+                           input="int x;\n", capture_output=True, text=True, check=False)
+    if probe.returncode == 0:
+        return None
+    last = (probe.stderr.strip().splitlines() or ["no message"])[-1]
+    return f"gcc cannot compile for i386 (gcc -m32: {last}) (apt-get install gcc-multilib)"
+
+
+def _no_llvm() -> str | None:
+    absent = [tool for tool in LLVM_TOOLS if shutil.which(tool) is None]
+    if not absent:
+        return None
+    return (f"{', '.join(absent)} not installed: LLVM=1 needs clang, lld and llvm "
+            "(apt-get install clang lld llvm)")
+
+
+def _clang_version() -> str:
+    proc = subprocess.run(["clang", "--version"], capture_output=True, text=True, check=False)
+    first = (proc.stdout.splitlines() or [""])[0]
+    version = first.split("version", 1)[-1].split()[0] if "version" in first else ""
+    return f" (clang {version})" if version else ""
+
+
 class ArchBuild(Check):
-    """build-i386, build-clang: the build check's objects in another build."""
+    """build-i386, build-clang: the build check's objects in another build.
+
+    ``missing`` says why the variant cannot be built here (make aside),
+    ``compiler_version`` what to add to the name of the build in the cell.
+    """
 
     needs_tree = True
     opt_in = True
 
-    def __init__(self, variant: Variant, description: str) -> None:
+    def __init__(self, variant: Variant, description: str,
+                 missing: Callable[[], str | None],
+                 compiler_version: Callable[[], str] = str) -> None:
         self.variant = variant
         self.name = f"build-{variant.name}"
         self.description = description
-
-    def missing(self) -> Outcome | None:
-        """Why the variant cannot be built here, if it cannot."""
-        return _missing_make()
-
-    def label(self) -> str:
-        return self.variant.what
+        self.missing = missing
+        self.compiler_version = compiler_version
 
     def run(self, ctx: CheckContext) -> Outcome:
-        if (missing := self.missing()) is not None:
+        if (missing := _missing_make()) is not None:
             return missing
+        if (reason := self.missing()) is not None:
+            return Outcome.cannot_run(reason)
         outdir = build_dir(ctx, self.variant)
         tg = kbuild.targets(ctx, [outdir, ctx.build_dir])
         for note in tg.notes:
@@ -99,7 +130,7 @@ class ArchBuild(Check):
         if not tg.now:
             return Outcome.skip("the patch changes no file that is compiled")
         mismatches = variants.base_config(ctx, self.variant, outdir)
-        what = self.label()
+        what = self.variant.what + self.compiler_version()
         if mismatches:
             ctx.write_log(f"config: {len(mismatches)} fragment option(s) do not apply to "
                           f"{self.variant.what}: " + ", ".join(str(m) for m in mismatches))
@@ -107,49 +138,12 @@ class ArchBuild(Check):
         return variants.compare(ctx, self.variant, outdir, tg.now, what)
 
 
-class I386Build(ArchBuild):
-    def __init__(self) -> None:
-        super().__init__(Variant("i386", "ARCH=i386", ("ARCH=i386",), arch="i386"),
-                         "the touched objects built for i386 (ARCH=i386, the fragments "
-                         "that apply, W=1); new warnings only")
-
-    def missing(self) -> Outcome | None:
-        if (missing := _missing_make()) is not None:
-            return missing
-        gcc = shutil.which("gcc")
-        if gcc is None:
-            return Outcome.cannot_run("gcc is not installed (apt-get install build-essential)")
-        probe = subprocess.run([gcc, "-m32", "-c", "-x", "c", "-o", "/dev/null", "-"],
-                               input="int x;\n", capture_output=True, text=True, check=False)
-        if probe.returncode != 0:
-            last = (probe.stderr.strip().splitlines() or ["no message"])[-1]
-            return Outcome.cannot_run(f"gcc cannot compile for i386 (gcc -m32: {last}) "
-                                      "(apt-get install gcc-multilib)")
-        return None
-
-
-class ClangBuild(ArchBuild):
-    def __init__(self) -> None:
-        super().__init__(Variant("clang", "LLVM=1", ("LLVM=1",), cc="clang"),
-                         "the touched objects built with clang and the LLVM tools "
-                         "(LLVM=1, W=1); new warnings only")
-
-    def missing(self) -> Outcome | None:
-        if (missing := _missing_make()) is not None:
-            return missing
-        absent = [tool for tool in LLVM_TOOLS if shutil.which(tool) is None]
-        if absent:
-            return Outcome.cannot_run(f"{', '.join(absent)} not installed: LLVM=1 needs clang, "
-                                      "lld and llvm (apt-get install clang lld llvm)")
-        return None
-
-    def label(self) -> str:
-        proc = subprocess.run(["clang", "--version"], capture_output=True, text=True,
-                              check=False)
-        first = (proc.stdout.splitlines() or [""])[0]
-        version = first.split("version", 1)[-1].split()[0] if "version" in first else ""
-        return f"LLVM=1 (clang {version})" if version else "LLVM=1"
-
-
-CHECKS: tuple[Check, ...] = (SymbolBuild("y"), SymbolBuild("m"), SymbolBuild("n"),
-                             I386Build(), ClangBuild())
+CHECKS: tuple[Check, ...] = (
+    SymbolBuild("y"), SymbolBuild("m"), SymbolBuild("n"),
+    ArchBuild(Variant("i386", "ARCH=i386", ("ARCH=i386",), arch="i386"),
+              "the touched objects built for i386 (ARCH=i386, the fragments that apply, "
+              "W=1); new warnings only", _no_gcc_m32),
+    ArchBuild(Variant("clang", "LLVM=1", ("LLVM=1",), cc="clang"),
+              "the touched objects built with clang and the LLVM tools (LLVM=1, W=1); "
+              "new warnings only", _no_llvm, _clang_version),
+)

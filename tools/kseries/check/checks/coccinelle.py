@@ -37,29 +37,15 @@ class Coccinelle(Check):
         flags = [*ctx.config.build.make_flags, "C=2",
                  f"CHECK={ctx.tree / 'scripts' / 'coccicheck'}", "MODE=report"]
         kbuild.ensure_config(ctx, force=kbuild.kconfig_changed(ctx))
-        before_objects = [o for o in objects if kbuild.existed(ctx, o)]
-        ctx.write_log(f"== before the patch ({ctx.prev_commit[:12]}): {' '.join(before_objects)}")
-        before = kbuild.at_previous(ctx, lambda: kbuild.compile_targets(
-            ctx, before_objects, flags, "coccinelle (before)", force=False,
-            parser=diagnostics.parse_cocci))
-        ctx.write_log(f"== with the patch ({ctx.commit[:12]}): {' '.join(objects)}")
-        now = kbuild.compile_targets(ctx, objects, flags, "coccinelle", force=False,
-                                     parser=diagnostics.parse_cocci)
+        before, now = kbuild.before_and_after(ctx, objects, flags, "coccinelle", force=False,
+                                              parser=diagnostics.parse_cocci)
         if now.error:
             if "coccicheck failed" in ctx.log.read_text(errors="replace"):
                 return Outcome(State.FAIL, f"coccicheck failed: {now.error}")
             return Outcome.skip(f"the build failed, so coccinelle did not run: {now.error}")
         new = diagnostics.new_since(before.diagnostics, now.diagnostics)
-        ctx.write_log(f"== {len(new)} new findings (of {len(now.diagnostics)}):")
-        for d in new:
-            ctx.write_log(f"NEW: {d.text}")
-        if new:
-            return Outcome(ctx.config.coccinelle.severity,
-                           f"{len(new)} new coccinelle finding(s) in {len(objects)} file(s); "
-                           f"first: {new[0].text}")
-        old = len(now.diagnostics)
-        return Outcome(State.SUCCESS, f"{len(objects)} file(s), no new coccinelle findings"
-                       + (f" ({old} already there)" if old else ""))
-
+        return kbuild.verdict(ctx, new, len(now.diagnostics), ctx.config.coccinelle.severity,
+                              f"{len(objects)} file(s)", done="checked",
+                              noun="coccinelle finding")
 
 CHECK = Coccinelle()
