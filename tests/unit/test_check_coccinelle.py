@@ -47,7 +47,7 @@ def test_coccinelle_reports_new_findings_only(tmp_path: Path,
     assert result(report, 3, "coccinelle")["description"] == (
         "2 file(s) checked, no new coccinelle findings (1 already there)")
     log = (tmp_path / "out" / str(result(report, 2, "coccinelle")["log"])).read_text()
-    assert "C=2" in log and "scripts/coccicheck" in log and "MODE=report" in log
+    assert " C=1 CHECK=" in log and "scripts/coccicheck MODE=report lib/a.o" in log
 
 
 def test_coccinelle_without_spatch_cannot_run(tmp_path: Path,
