@@ -214,3 +214,24 @@ def test_makefile_symbols_follow_composite_objects() -> None:
     assert ksyms.makefile_symbols(makefile, "blk_req.o") == ["VHOST_BLK"]
     assert ksyms.makefile_symbols(makefile, "extra.o") == ["FOO", "VHOST_BLK"]
     assert ksyms.makefile_symbols(makefile, "always.o") == []
+
+
+def test_variant_and_coccinelle_keys(tmp_path: Path) -> None:
+    from kseries.check import config
+    from kseries.errors import UsageError
+
+    (tmp_path / "i386.config").write_text("CONFIG_HIGHMEM4G=y\n")
+    path = tmp_path / "c.toml"
+    path.write_text('[build]\nfragments = []\n[variants]\nfragments = ["i386.config"]\n'
+                    'severity = "warning"\n[coccinelle]\nseverity = "fail"\n')
+    cfg = config.load(path, tmp_path)
+    assert cfg.variant_fragments == (tmp_path / "i386.config",)
+    assert cfg.variants.severity == "warning" and cfg.coccinelle.severity == "fail"
+    first = cfg.fingerprint()
+    (tmp_path / "i386.config").write_text("CONFIG_HIGHMEM64G=y\n")
+    assert config.load(path, tmp_path).fingerprint() != first  # the resume cache follows it
+    path.write_text('[build]\nfragments = ["i386.config"]\n')
+    assert config.load(path, tmp_path).variant_fragments == (tmp_path / "i386.config",)
+    path.write_text('[variants]\nseverity = "error"\n')
+    with pytest.raises(UsageError, match=r'variants\.severity must be "warning" or "fail"'):
+        config.load(path, tmp_path)
