@@ -88,6 +88,20 @@ def test_resume_reruns_only_the_changed_patch(tmp_path: Path) -> None:
     assert "unused variable" in log.read_text()
 
 
+def test_resume_keeps_a_skip_for_want_of_work_but_not_one_that_could_not_run(
+        tmp_path: Path) -> None:
+    config = synth.write_config(tmp_path / "cs.toml", ["apply", "fixes", "kunit"])
+    tree, patches = synth.make_series(tmp_path)
+    run(tmp_path, tree, "--resume", str(patches), config=config)
+    _, again = run(tmp_path, tree, "--resume", str(patches), config=config)
+    fixes = [synth.result(again, k, "fixes") for k in (1, 2, 3)]
+    assert [(r["state"], r["cached"]) for r in fixes] == [("skip", True)] * 3
+    assert fixes[0]["description"] == "no Fixes: tag to check"
+    kunit = [synth.result(again, k, "kunit") for k in (1, 2, 3)]
+    assert [(r["state"], r["cached"]) for r in kunit] == [("skip", False)] * 3
+    assert str(kunit[0]["description"]).startswith("cannot run: no kunitconfig")
+
+
 def test_without_resume_nothing_is_reused(tmp_path: Path) -> None:
     tree, patches = synth.make_series(tmp_path)
     run(tmp_path, tree, "--keep-going", str(patches))

@@ -45,7 +45,7 @@ class Coccinelle(Check):
         if now.error:
             if "coccicheck failed" in ctx.log.read_text(errors="replace"):
                 return Outcome(State.FAIL, f"coccicheck failed: {now.error}")
-            return Outcome.skip(f"the build failed, so coccinelle did not run: {now.error}")
+            return Outcome.not_run(f"the build failed, so coccinelle did not run: {now.error}")
         new = diagnostics.new_since(before.diagnostics, now.diagnostics)
         return kbuild.verdict(ctx, new, len(now.diagnostics), ctx.config.coccinelle.severity,
                               f"{len(objects)} file(s)", done="checked",

@@ -27,7 +27,7 @@ class Sparse(Check):
             ctx, tg.before, flags, "sparse (before)", force=False))
         now = kbuild.compile_targets(ctx, tg.now, flags, "sparse", force=False)
         if now.error:
-            return Outcome.skip(f"the build failed, so sparse did not run: {now.error}")
+            return Outcome.not_run(f"the build failed, so sparse did not run: {now.error}")
         # C=2 runs sparse beside the compiler: keep only sparse's lines.
         b = [d for d in before.diagnostics if not d.message.endswith("]")]
         n = [d for d in now.diagnostics if not d.message.endswith("]")]
