@@ -8,11 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import quiet_progress
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "check"))
 import synth
 from synth import cells, run
 
+from kseries import build
 from kseries.check import cli
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None or shutil.which("make") is None,
@@ -100,6 +102,32 @@ def test_resume_keeps_a_skip_for_want_of_work_but_not_one_that_could_not_run(
     kunit = [synth.result(again, k, "kunit") for k in (1, 2, 3)]
     assert [(r["state"], r["cached"]) for r in kunit] == [("skip", False)] * 3
     assert str(kunit[0]["description"]).startswith("cannot run: no kunitconfig")
+
+
+def test_the_build_before_a_patch_is_the_build_of_the_patch_before(tmp_path: Path) -> None:
+    # Both patches change lib/a.c only: patch 2's baseline is patch 1's own build.
+    tree = synth.init_tree(tmp_path / "tree")
+    synth.git(tree, "checkout", "-q", "-b", "series")
+    for when, text in ((1_700_000_100, synth.A_C_WARN), (1_700_000_200, synth.A_C_MOVED)):
+        synth.write(tree, "lib/a.c", text)
+        synth.commit(tree, f"lib: a: change {when}\n\nChange it.\n\n{synth.SOB}", when)
+    patches = synth.export(tree, tmp_path / "patches")
+    config = synth.write_config(tmp_path / "cs.toml", ["apply", "build"])
+    rc, report = run(tmp_path, tree, "--keep-going", str(patches), config=config)
+    assert rc == 1 and cells(report, "build") == ["fail", "success"]
+    assert synth.result(report, 2, "build")["description"] == (
+        "1 target(s) built, no new warnings (1 already there)")
+    log = (tmp_path / "out" / "logs" / "02-build.log").read_text()
+    assert "nothing compiled differently since: not built again" in log
+    assert "lib/a.c:5:13: warning: unused variable" in log.split("== with the patch")[0]
+    # A make with other variables in between (a full build without W=1, say):
+    # objects may be redone by the next W=1 make, so patch 2's baseline is built.
+    progress, _ = quiet_progress()
+    build.make(tree, tmp_path / "work" / "build", ["lib/b.o"], progress, tmp_path / "make.log")
+    run(tmp_path, tree, "--keep-going", "--from", "2", str(patches), config=config)
+    log = (tmp_path / "out" / "logs" / "02-build.log").read_text()
+    assert "not built again" not in log
+    assert "  CC      lib/a.o" in log.split("== with the patch")[0]
 
 
 def test_without_resume_nothing_is_reused(tmp_path: Path) -> None:

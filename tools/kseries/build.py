@@ -20,6 +20,10 @@ _STEP = re.compile(r"^  [A-Z][A-Z0-9_]*(?: \[[A-Z]\])? +\S")
 _ERROR = re.compile(r"(error:|Error \d+|undefined reference|\*\*\*)")
 _COUNT_FILE = ".kseries-steps"
 _FINGERPRINT_FILE = ".kseries-config"
+# The make variables of the last make in a build directory (see compile_vars).
+LAST_MAKE_FILE = ".kseries-last-make"
+# Variables that pick a checker (sparse, coccicheck), not what the compiler does.
+_CHECKER_VARS = ("C=", "CHECK=", "MODE=")
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,19 @@ def run_logged(cmd: list[str], cwd: Path, log: Path, what: str = "configuring th
                            f"see {log}")
 
 
+def compile_vars(cmd: list[str]) -> str:
+    """The variables of a make command line that change how objects are compiled
+    (CC=, W=, ARCH=, LLVM=...: not O=, nor the checker's C=, CHECK=, MODE=)."""
+    return " ".join(a for a in cmd[1:]
+                    if "=" in a and not a.startswith(("O=", *_CHECKER_VARS)))
+
+
+def last_make(outdir: Path) -> str:
+    """compile_vars of the last make in outdir ("" before the first)."""
+    stamp = outdir / LAST_MAKE_FILE
+    return stamp.read_text() if stamp.is_file() else ""
+
+
 def _first_errors(lines: list[str], limit: int = 8) -> list[str]:
     return [line for line in lines if _ERROR.search(line)][:limit]
 
@@ -142,6 +159,7 @@ def make(tree: Path, outdir: Path, targets: list[str], progress: Progress, log: 
                 total = f"/~{expected}" if expected > steps else ""
                 progress.say(f"{label}: {steps}{total} steps ({line.strip()[:60]})")
         rc = proc.wait()
+    (outdir / LAST_MAKE_FILE).write_text(compile_vars(cmd))
     if rc != 0:
         errors = _first_errors(tail) or tail[-5:]
         raise KseriesError(f"{label} failed (make exit {rc}): " + " | ".join(errors),

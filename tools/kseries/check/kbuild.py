@@ -10,6 +10,8 @@ so one-off rebuilds (a changed flag such as W=1) land in the baseline.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import shutil
 from collections.abc import Callable
@@ -24,6 +26,7 @@ from .context import CheckContext
 from .model import Outcome, State
 
 T = TypeVar("T")
+_MEMO_DIR = ".kseries-runs"  # in a build directory: the diagnostics of earlier builds
 # kbuild's quiet line for a compiled object: "  CC [M]  drivers/vhost/blk.o"
 _COMPILED = re.compile(r"^  CC(?: \[M\])? +(\S+\.o)$", re.M)
 Parser = Callable[[str, list[Path]], list[diagnostics.Diagnostic]]
@@ -183,18 +186,75 @@ def at_previous(ctx: CheckContext, work: Callable[[], T], outdir: Path | None = 
             dot_config.write_bytes(saved)
 
 
+def _memo_file(outdir: Path, label: str, commit: str, targets: list[str], flags: list[str],
+               cc: str) -> Path:
+    """Where the diagnostics of this build (check, commit, .config, flags, targets) are kept."""
+    dot_config = outdir / ".config"
+    config = dot_config.read_bytes() if dot_config.is_file() else b""
+    digest = hashlib.sha256(config)
+    for part in (label, commit, cc, *flags, "|", *targets):
+        digest.update(b"\0" + part.encode())
+    return outdir / _MEMO_DIR / f"{digest.hexdigest()}.json"
+
+
+def _remember(memo: Path, run: BuildRun, outdir: Path) -> None:
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    data = {"vars": build.last_make(outdir), "error": run.error,
+            "compiled": sorted(run.compiled),
+            "diagnostics": [[d.file, d.line, d.kind, d.message, d.text]
+                            for d in run.diagnostics]}
+    memo.write_text(json.dumps(data))
+
+
+def _recall(memo: Path, outdir: Path) -> BuildRun | None:
+    """The kept run, if the last make in outdir compiled the way it did."""
+    try:
+        data = json.loads(memo.read_text())
+        if data["vars"] != build.last_make(outdir):
+            return None
+        return BuildRun([diagnostics.Diagnostic(f, int(n), k, m, t)
+                         for f, n, k, m, t in data["diagnostics"]],
+                        str(data["error"]), frozenset(data["compiled"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def before_and_after(ctx: CheckContext, targets: list[str], flags: list[str], label: str,
                      force: bool = True, outdir: Path | None = None, cc: str = "gcc",
                      parser: Parser = diagnostics.parse) -> tuple[BuildRun, BuildRun]:
-    """Build the targets at the patch before (those that existed) and at the patch."""
+    """Build the targets at the patch before (those that existed) and at the patch.
+
+    Each run's diagnostics are kept in the build directory, keyed by the
+    check, the commit, the .config, the flags and the targets.  The run
+    before the patch is the run at the previous patch when the targets
+    are the same (a series that keeps changing one file), so it is not
+    built again when the last make in the directory compiled with the
+    same variables (a make with other flags, a full build without W=1
+    say, may leave objects that the next W=1 build redoes, and their
+    warnings must land before the patch).
+    """
+    out = outdir or ctx.build_dir
     before_targets = [t for t in targets if existed(ctx, t)]
     ctx.write_log(f"== before the patch ({ctx.prev_commit[:12]}): {' '.join(before_targets)}")
-    before = at_previous(ctx, lambda: compile_targets(
-        ctx, before_targets, flags, f"{label} (before)", force, outdir, cc, parser), outdir)
+    memo = _memo_file(out, label, ctx.prev_commit, before_targets, flags, cc)
+    before = _recall(memo, out) if before_targets else None
+    if before is not None:
+        ctx.write_log(f"the same build ran at {ctx.prev_commit[:12]} with this .config and "
+                      f"these flags, and nothing compiled differently since: not built again "
+                      f"({memo.name}); its {len(before.diagnostics)} diagnostic(s):")
+        for d in before.diagnostics:
+            ctx.write_log(f"  {d.text}")
+    else:
+        before = at_previous(ctx, lambda: compile_targets(
+            ctx, before_targets, flags, f"{label} (before)", force, outdir, cc, parser), outdir)
+        if before_targets:
+            _remember(memo, before, out)
     if before.error:
         ctx.write_log(f"note: the tree before the patch did not build: {before.error}")
     ctx.write_log(f"== with the patch ({ctx.commit[:12]}): {' '.join(targets)}")
-    return before, compile_targets(ctx, targets, flags, label, force, outdir, cc, parser)
+    now = compile_targets(ctx, targets, flags, label, force, outdir, cc, parser)
+    _remember(_memo_file(out, label, ctx.commit, targets, flags, cc), now, out)
+    return before, now
 
 
 def verdict(ctx: CheckContext, new: list[diagnostics.Diagnostic], total: int,
