@@ -235,3 +235,46 @@ def test_variant_and_coccinelle_keys(tmp_path: Path) -> None:
     path.write_text('[variants]\nseverity = "error"\n')
     with pytest.raises(UsageError, match=r'variants\.severity must be "warning" or "fail"'):
         config.load(path, tmp_path)
+
+
+def test_a_config_made_for_other_kconfig_files_is_made_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checking patch 1 again syncs .config to patch 1's Kconfig; patch 3, which
+    does not touch Kconfig, must not be built with that config (patch 2 adds
+    options to Kconfig)."""
+    import dataclasses
+
+    from kseries import build
+    from kseries.check import config as config_mod
+    from kseries.check import kbuild
+    from kseries.check.context import CheckContext
+    from kseries.check.model import PatchInfo
+    from kseries.progress import Progress
+
+    tree, _ = synth.make_kconfig_series(tmp_path)
+    synth.git(tree, "checkout", "-q", "series")
+    synth.write(tree, "lib/d.c", synth.LIB_D + "/* d */\n")
+    synth.commit(tree, f"lib: d: a comment\n\nSay it.\n\n{synth.SOB}", 1_700_000_300)
+    p1, p2, p3 = synth.git(tree, "rev-list", "--reverse", "base..series").split()
+    (tmp_path / "f.config").write_text("CONFIG_LIB_D=y\n")
+    cfg = dataclasses.replace(config_mod.load(None, tmp_path), build=config_mod.BuildConfig(
+        fragments=(tmp_path / "f.config",)))
+    forced: list[bool] = []
+    monkeypatch.setattr(build, "configure", lambda *a, force=False, **k: forced.append(force)
+                        or [])
+    patch = PatchInfo(1, "p", tmp_path / "p", "lib: x", synth.AUTHOR, "", "")
+
+    def ensure(prev: str, commit: str) -> None:
+        ctx = CheckContext(patch=patch, series=[patch], tree=tree, base_commit=p1,
+                           prev_commit=prev, commit=commit, is_tip=False, config=cfg,
+                           log=tmp_path / "log", work=tmp_path / "work",
+                           progress=Progress(quiet=True))
+        ctx.build_dir.mkdir(parents=True, exist_ok=True)
+        kbuild.ensure_config(ctx, force=kbuild.kconfig_changed(ctx))
+
+    ensure(p1, p2)  # patch 2 changes Kconfig: configured
+    ensure(p2, p3)  # patch 3 does not, same Kconfig: not
+    ensure(p1 + "^", p1)  # patch 1 checked again (it changes Kconfig): configured
+    ensure(p2, p3)  # patch 3 again: its .config was made for patch 1's Kconfig
+    assert forced == [True, False, True, True]
+    assert "configuring again" in (tmp_path / "log").read_text()

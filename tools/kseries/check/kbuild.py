@@ -21,12 +21,14 @@ from typing import TypeVar
 
 from .. import build
 from ..errors import KseriesError
+from ..git import git
 from . import diagnostics, gitops
 from .context import CheckContext
 from .model import Outcome, State
 
 T = TypeVar("T")
 _MEMO_DIR = ".kseries-runs"  # in a build directory: the diagnostics of earlier builds
+_CONFIG_COMMIT = ".kseries-config-commit"  # the commit whose Kconfig .config was made for
 # kbuild's quiet line for a compiled object: "  CC [M]  drivers/vhost/blk.o"
 _COMPILED = re.compile(r"^  CC(?: \[M\])? +(\S+\.o)$", re.M)
 Parser = Callable[[str, list[Path]], list[diagnostics.Diagnostic]]
@@ -120,13 +122,39 @@ def kconfig_changed(ctx: CheckContext) -> bool:
     return any(Path(p).name.startswith("Kconfig") for _, p in ctx.changed_files())
 
 
+def kconfig_moved(ctx: CheckContext, stamp: Path) -> bool:
+    """Whether the Kconfig files at the patch differ from those of the commit
+    named in ``stamp`` (the one a .config was last made for; False without one).
+
+    kbuild syncs .config to the Kconfig of the tree it builds, so checking
+    an earlier patch again (--resume, --from) drops the options later
+    patches add, and a patch that does not touch Kconfig itself would be
+    built without them.
+    """
+    if not stamp.is_file():
+        return False
+    made = stamp.read_text().strip()
+    if made == ctx.commit:
+        return False
+    proc = git(ctx.tree, "diff", "--quiet", made, ctx.commit, "--", ":(glob)**/Kconfig*",
+               check=False)
+    return proc.returncode != 0
+
+
 def ensure_config(ctx: CheckContext, force: bool) -> None:
-    """Configure the build directory from the project's fragments, if it has any."""
+    """Configure the build directory from the project's fragments, if it has any;
+    again when ``force`` or when its .config was made for other Kconfig files."""
     fragments = list(ctx.config.build.fragments)
     if not fragments:
         return
+    stamp = ctx.build_dir / _CONFIG_COMMIT
+    if not force and kconfig_moved(ctx, stamp):
+        ctx.write_log(f"config: made for {stamp.read_text().strip()[:12]}, whose Kconfig files "
+                      "differ from this patch's: configuring again")
+        force = True
     missing = build.configure(ctx.tree, ctx.build_dir, fragments, ctx.progress, ctx.log,
                               force=force)
+    stamp.write_text(ctx.commit)
     if missing:
         ctx.write_log("config: not as the fragments ask (yet): "
                       + ", ".join(str(m) for m in missing))

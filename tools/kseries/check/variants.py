@@ -7,7 +7,9 @@ architecture plus the fragments, ``[variants] fragments`` or else
 with its make variables (``ARCH=i386``, ``LLVM=1``) in every make it
 runs, Kconfig's included.  That base configuration is kept in the
 directory (``.kseries-base-config``) and made again only when a patch
-changes a Kconfig file, the fragments change or it is missing.
+changes a Kconfig file, the fragments change, it is missing, or it was
+made for a commit with other Kconfig files (an earlier patch checked
+again).
 
 A symbol variant (``value`` y, m or n) starts each patch from the base
 configuration, sets the symbols the patch touches (``ksyms.touched``)
@@ -36,6 +38,7 @@ from .model import Outcome, State
 
 _BASE = ".kseries-base-config"
 _BASE_STAMP = ".kseries-base-stamp"
+_BASE_COMMIT = ".kseries-base-commit"  # the commit whose Kconfig the base was made for
 _SCRIPTS_CONFIG = {"y": "--enable", "m": "--module", "n": "--disable"}
 
 
@@ -62,9 +65,10 @@ def base_config(ctx: CheckContext, variant: Variant, outdir: Path) -> list[kconf
     fragments = list(ctx.config.variant_fragments)
     outdir.mkdir(parents=True, exist_ok=True)
     base, stamp, dot_config = outdir / _BASE, outdir / _BASE_STAMP, outdir / ".config"
+    made_at = outdir / _BASE_COMMIT
     fp = _stamp(ctx, variant)
     fresh = (kbuild.kconfig_changed(ctx) or not base.is_file() or not stamp.is_file()
-             or stamp.read_text() != fp)
+             or stamp.read_text() != fp or kbuild.kconfig_moved(ctx, made_at))
     if fresh:
         ctx.progress.say(f"build-{variant.name}: configuring {outdir}")
         if fragments:
@@ -75,6 +79,7 @@ def base_config(ctx: CheckContext, variant: Variant, outdir: Path) -> list[kconf
                              ctx.tree, ctx.log)
         base.write_bytes(dot_config.read_bytes())
         stamp.write_text(fp)
+        made_at.write_text(ctx.commit)
     else:
         ctx.write_log(f"config: the base configuration of {outdir} (unchanged)")
         dot_config.write_bytes(base.read_bytes())
