@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -37,3 +38,29 @@ def next_second() -> None:
     now = int(time.time())
     while int(time.time()) == now:
         time.sleep(0.02)
+
+
+def fake_path(tmp: Path, tools: dict[str, str], hide: tuple[str, ...] = ()) -> str:
+    """A PATH with ``tools`` (name: shell script body) first and without ``hide``.
+
+    The tools land in ``tmp/bin``; the rest of the current PATH is
+    mirrored into ``tmp/visible`` as symlinks, leaving out the hidden
+    names, since /bin and /usr/bin are one directory on Debian.
+    """
+    bindir = tmp / "bin"
+    bindir.mkdir(parents=True, exist_ok=True)
+    for name, body in tools.items():
+        (bindir / name).write_text("#!/bin/sh\n" + body)
+        (bindir / name).chmod(0o755)
+    if not hide:
+        return os.pathsep.join([str(bindir), os.environ.get("PATH", "")])
+    visible = tmp / "visible"
+    visible.mkdir(exist_ok=True)
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        for entry in sorted(Path(directory).glob("*")) if Path(directory).is_dir() else []:
+            link = visible / entry.name
+            if entry.name in hide or link.exists() or link.is_symlink():
+                continue
+            if os.access(entry, os.X_OK) and not entry.is_dir():
+                link.symlink_to(entry)
+    return os.pathsep.join([str(bindir), str(visible)])

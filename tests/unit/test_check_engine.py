@@ -8,26 +8,17 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import quiet_progress
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "check"))
 import synth
+from synth import cells, run
 
+from kseries import build
 from kseries.check import cli
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None or shutil.which("make") is None,
                                 reason="needs gcc and make")
-
-
-def run(tmp: Path, tree: Path, *extra: str, **kw: object) -> tuple[int, dict[str, object]]:
-    rc = cli.main(synth.cli_args(tmp, tree, *extra, **kw))  # type: ignore[arg-type]
-    report = tmp / "out" / "report.json"
-    return rc, json.loads(report.read_text()) if report.exists() else {}
-
-
-def cells(report: dict[str, object], check: str) -> list[str]:
-    patches = report["patches"]
-    assert isinstance(patches, list)
-    return [p["results"][check]["state"] if check in p["results"] else "-" for p in patches]
 
 
 def test_new_warning_is_blamed_on_the_patch_that_adds_it(tmp_path: Path,
@@ -97,6 +88,46 @@ def test_resume_reruns_only_the_changed_patch(tmp_path: Path) -> None:
     # The cached cell still links to a log holding the cached output.
     log = tmp_path / "out" / rows[1]["results"]["build"]["log"]
     assert "unused variable" in log.read_text()
+
+
+def test_resume_keeps_a_skip_for_want_of_work_but_not_one_that_could_not_run(
+        tmp_path: Path) -> None:
+    config = synth.write_config(tmp_path / "cs.toml", ["apply", "fixes", "kunit"])
+    tree, patches = synth.make_series(tmp_path)
+    run(tmp_path, tree, "--resume", str(patches), config=config)
+    _, again = run(tmp_path, tree, "--resume", str(patches), config=config)
+    fixes = [synth.result(again, k, "fixes") for k in (1, 2, 3)]
+    assert [(r["state"], r["cached"]) for r in fixes] == [("skip", True)] * 3
+    assert fixes[0]["description"] == "no Fixes: tag to check"
+    kunit = [synth.result(again, k, "kunit") for k in (1, 2, 3)]
+    assert [(r["state"], r["cached"]) for r in kunit] == [("skip", False)] * 3
+    assert str(kunit[0]["description"]).startswith("cannot run: no kunitconfig")
+
+
+def test_the_build_before_a_patch_is_the_build_of_the_patch_before(tmp_path: Path) -> None:
+    # Both patches change lib/a.c only: patch 2's baseline is patch 1's own build.
+    tree = synth.init_tree(tmp_path / "tree")
+    synth.git(tree, "checkout", "-q", "-b", "series")
+    for when, text in ((1_700_000_100, synth.A_C_WARN), (1_700_000_200, synth.A_C_MOVED)):
+        synth.write(tree, "lib/a.c", text)
+        synth.commit(tree, f"lib: a: change {when}\n\nChange it.\n\n{synth.SOB}", when)
+    patches = synth.export(tree, tmp_path / "patches")
+    config = synth.write_config(tmp_path / "cs.toml", ["apply", "build"])
+    rc, report = run(tmp_path, tree, "--keep-going", str(patches), config=config)
+    assert rc == 1 and cells(report, "build") == ["fail", "success"]
+    assert synth.result(report, 2, "build")["description"] == (
+        "1 target(s) built, no new warnings (1 already there)")
+    log = (tmp_path / "out" / "logs" / "02-build.log").read_text()
+    assert "nothing compiled differently since: not built again" in log
+    assert "lib/a.c:5:13: warning: unused variable" in log.split("== with the patch")[0]
+    # A make with other variables in between (a full build without W=1, say):
+    # objects may be redone by the next W=1 make, so patch 2's baseline is built.
+    progress, _ = quiet_progress()
+    build.make(tree, tmp_path / "work" / "build", ["lib/b.o"], progress, tmp_path / "make.log")
+    run(tmp_path, tree, "--keep-going", "--from", "2", str(patches), config=config)
+    log = (tmp_path / "out" / "logs" / "02-build.log").read_text()
+    assert "not built again" not in log
+    assert "  CC      lib/a.o" in log.split("== with the patch")[0]
 
 
 def test_without_resume_nothing_is_reused(tmp_path: Path) -> None:

@@ -20,6 +20,10 @@ _STEP = re.compile(r"^  [A-Z][A-Z0-9_]*(?: \[[A-Z]\])? +\S")
 _ERROR = re.compile(r"(error:|Error \d+|undefined reference|\*\*\*)")
 _COUNT_FILE = ".kseries-steps"
 _FINGERPRINT_FILE = ".kseries-config"
+# The make variables of the last make in a build directory (see compile_vars).
+LAST_MAKE_FILE = ".kseries-last-make"
+# Variables that pick a checker (sparse, coccicheck), not what the compiler does.
+_CHECKER_VARS = ("C=", "CHECK=", "MODE=")
 
 
 @dataclass(frozen=True)
@@ -50,25 +54,35 @@ def make_env() -> dict[str, str]:
     return env
 
 
-def make_args(outdir: Path, jobs: int | None = None) -> list[str]:
+def make_args(outdir: Path, jobs: int | None = None, cc: str = "gcc") -> list[str]:
+    """O=, -j and, with ccache installed, CC and HOSTCC through it (``cc``: gcc or clang)."""
     args = [f"O={outdir}", f"-j{jobs or os.cpu_count() or 1}"]
     if shutil.which("ccache"):
-        args.append("CC=ccache gcc")
-        args.append("HOSTCC=ccache gcc")
+        args.append(f"CC=ccache {cc}")
+        args.append(f"HOSTCC=ccache {cc}")
     return args
 
 
+def config_stamp(tree: Path, fragments: list[Path], make_vars: tuple[str, ...] = ()) -> str:
+    """What a configured build directory was configured from (``configure``'s stamp)."""
+    return kconfig.fingerprint(fragments) + str(tree) + "".join(f" {v}" for v in make_vars)
+
+
 def configure(tree: Path, outdir: Path, fragments: list[Path], progress: Progress,
-              log: Path, force: bool = False) -> list[kconfig.Mismatch]:
+              log: Path, force: bool = False, make_vars: tuple[str, ...] = (),
+              arch: str | None = None) -> list[kconfig.Mismatch]:
     """virtme-configkernel --defconfig plus fragments, into outdir/.config.
 
     Skipped when the fragments did not change since the last configure,
-    unless ``force`` (a Kconfig file changed, say).
+    unless ``force`` (a Kconfig file changed, say).  ``make_vars`` (such
+    as ``ARCH=i386`` or ``LLVM=1``) go to every make the configuration
+    runs, since Kconfig asks the compiler what it supports; ``arch`` is
+    virtme-configkernel's ``--arch`` (its defconfig of that architecture).
     Returns the options the fragments ask for that the result lacks.
     """
     wanted = kconfig.load_fragments(fragments)
     stamp = outdir / _FINGERPRINT_FILE
-    fp = kconfig.fingerprint(fragments) + str(tree)
+    fp = config_stamp(tree, fragments, make_vars)
     dot_config = outdir / ".config"
     if not force and dot_config.exists() and stamp.exists() and stamp.read_text() == fp:
         progress.say(f"config: unchanged ({dot_config})")
@@ -82,18 +96,37 @@ def configure(tree: Path, outdir: Path, fragments: list[Path], progress: Progres
         # DEBUG_INFO, for one), so the fragments are merged afterwards.
         merge = [str(tree / "scripts" / "kconfig" / "merge_config.sh"), "-m", "-O", str(outdir),
                  str(dot_config), *(str(f.resolve()) for f in fragments)]
-        for cmd in (["virtme-configkernel", "--defconfig", f"O={outdir}"], merge,
-                    ["make", f"O={outdir}", "olddefconfig"]):
-            with log.open("a") as fh:
-                fh.write(f"$ {' '.join(cmd)}\n")
-                fh.flush()
-                proc = subprocess.run(cmd, cwd=tree, env=make_env(), stdout=fh,
-                                      stderr=subprocess.STDOUT, check=False)
-            if proc.returncode != 0:
-                raise KseriesError(f"configuring the kernel failed: {cmd[0]} exited "
-                                   f"{proc.returncode}", f"see {log}")
+        vng = ["virtme-configkernel", *(["--arch", arch] if arch else []), "--defconfig",
+               f"O={outdir}", *make_vars]
+        for cmd in (vng, merge, ["make", f"O={outdir}", *make_vars, "olddefconfig"]):
+            run_logged(cmd, tree, log)
         stamp.write_text(fp)
     return kconfig.mismatches(wanted, dot_config.read_text())
+
+
+def run_logged(cmd: list[str], cwd: Path, log: Path, what: str = "configuring the kernel") -> None:
+    """Run a configuration step with its output in ``log``; a failure raises."""
+    with log.open("a") as fh:
+        fh.write(f"$ {' '.join(cmd)}\n")
+        fh.flush()
+        proc = subprocess.run(cmd, cwd=cwd, env=make_env(), stdout=fh,
+                              stderr=subprocess.STDOUT, check=False)
+    if proc.returncode != 0:
+        raise KseriesError(f"{what} failed: {Path(cmd[0]).name} exited {proc.returncode}",
+                           f"see {log}")
+
+
+def compile_vars(cmd: list[str]) -> str:
+    """The variables of a make command line that change how objects are compiled
+    (CC=, W=, ARCH=, LLVM=...: not O=, nor the checker's C=, CHECK=, MODE=)."""
+    return " ".join(a for a in cmd[1:]
+                    if "=" in a and not a.startswith(("O=", *_CHECKER_VARS)))
+
+
+def last_make(outdir: Path) -> str:
+    """compile_vars of the last make in outdir ("" before the first)."""
+    stamp = outdir / LAST_MAKE_FILE
+    return stamp.read_text() if stamp.is_file() else ""
 
 
 def _first_errors(lines: list[str], limit: int = 8) -> list[str]:
@@ -101,11 +134,11 @@ def _first_errors(lines: list[str], limit: int = 8) -> list[str]:
 
 
 def make(tree: Path, outdir: Path, targets: list[str], progress: Progress, log: Path,
-         extra: list[str] | None = None, label: str = "build") -> int:
+         extra: list[str] | None = None, label: str = "build", cc: str = "gcc") -> int:
     """Run make with a running count of build steps; return the count."""
     expected_file = outdir / _COUNT_FILE
     expected = int(expected_file.read_text()) if expected_file.exists() else 0
-    cmd = ["make", "-C", str(tree), *make_args(outdir), *(extra or []), *targets]
+    cmd = ["make", "-C", str(tree), *make_args(outdir, cc=cc), *(extra or []), *targets]
     steps = 0
     tail: list[str] = []
     last = time.monotonic()
@@ -126,6 +159,7 @@ def make(tree: Path, outdir: Path, targets: list[str], progress: Progress, log: 
                 total = f"/~{expected}" if expected > steps else ""
                 progress.say(f"{label}: {steps}{total} steps ({line.strip()[:60]})")
         rc = proc.wait()
+    (outdir / LAST_MAKE_FILE).write_text(compile_vars(cmd))
     if rc != 0:
         errors = _first_errors(tail) or tail[-5:]
         raise KseriesError(f"{label} failed (make exit {rc}): " + " | ".join(errors),

@@ -56,7 +56,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                           base_help="base ref in the tree (default: the pinned tag, or a range's "
                                     "start)")
     p.add_argument("--only", action="append", default=[], metavar="CHECK[,CHECK]",
-                   help="run only these checks (apply always runs)")
+                   help="run only these checks (apply always runs); an opt-in check "
+                        "(--list-checks) runs per patch even when the config leaves it out")
     p.add_argument("--skip", action="append", default=[], metavar="CHECK[,CHECK]",
                    help="leave these checks out")
     p.add_argument("--from", dest="first", type=int, default=1, metavar="K",
@@ -116,7 +117,8 @@ def list_checks(cfg: config_mod.ProjectConfig) -> str:
     for name, check in sorted(registry.discover().items()):
         where = [w for w, names in (("per patch", cfg.per_patch), ("tip", cfg.tip))
                  if name in names]
-        rows.append((name, f"{check.description} [{', '.join(where) or 'off'}]"))
+        off = "off: opt in with --only or [checks]" if check.opt_in else "off"
+        rows.append((name, f"{check.description} [{', '.join(where) or off}]"))
     return table.render([table.Column(width=11), table.Column()], rows, gap=" ", header=False)
 
 
@@ -134,11 +136,13 @@ def _plan_checks(cfg: config_mod.ProjectConfig, args: argparse.Namespace
         raise UsageError("the apply check cannot be skipped: every other check needs the patch "
                          "applied", "leave apply out of --skip")
     enabled = {*cfg.per_patch, *cfg.tip, "apply"}
+    # An opt-in check (off unless named) runs per patch when --only names it.
+    opted = [n for n in only if n in available and available[n].opt_in and n not in enabled]
     for name in only:
-        if name in available and name not in enabled:
+        if name in available and name not in enabled and name not in opted:
             raise UsageError(f"check {name!r} is not enabled in the config's [checks]",
                              "add it to per_patch or tip in check-series.toml")
-    per_names = ("apply", *(n for n in cfg.per_patch if n != "apply"))
+    per_names = ("apply", *(n for n in cfg.per_patch if n != "apply"), *opted)
     per = registry.select(available, per_names, [*only, "apply"] if only else [], skip,
                           "[checks] per_patch / --only / --skip")
     tip = registry.select(available, cfg.tip, only, skip, "[checks] tip / --only / --skip")

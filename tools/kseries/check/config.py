@@ -35,6 +35,21 @@ class BuildConfig:
 
 
 @dataclass(frozen=True)
+class VariantsConfig:
+    """The opt-in build variants (build-y, build-m, build-n, build-i386, build-clang)."""
+
+    # Over virtme-configkernel --defconfig of the variant's architecture;
+    # None: [build] fragments.
+    fragments: tuple[Path, ...] | None = None
+    severity: Severity = State.FAIL
+
+
+@dataclass(frozen=True)
+class CoccinelleConfig:
+    severity: Severity = State.WARNING
+
+
+@dataclass(frozen=True)
 class KunitConfig:
     kunitconfig: Path | None = None
     arch: Annotated[str, tomlconfig.one_of("um", "x86_64")] = "um"
@@ -70,11 +85,20 @@ class ProjectConfig:
     kunit: KunitConfig = field(default_factory=KunitConfig)
     boot: BootConfig = field(default_factory=BootConfig)
     hygiene: HygieneConfig = field(default_factory=HygieneConfig)
+    variants: VariantsConfig = field(default_factory=VariantsConfig)
+    coccinelle: CoccinelleConfig = field(default_factory=CoccinelleConfig)
+
+    @property
+    def variant_fragments(self) -> tuple[Path, ...]:
+        """The fragments of the variant builds: [variants] fragments, else [build]'s."""
+        if self.variants.fragments is None:
+            return self.build.fragments
+        return self.variants.fragments
 
     def fingerprint(self) -> str:
         """Changes when the config or a file it names changes (resume cache)."""
         digest = hashlib.sha256(json.dumps(asdict(self), default=str, sort_keys=True).encode())
-        files = [*self.build.fragments]
+        files = [*self.build.fragments, *self.variant_fragments]
         if self.kunit.kunitconfig:
             files.append(self.kunit.kunitconfig)
         for path in files:
@@ -115,6 +139,8 @@ class _File:
     kunit: KunitConfig = field(default_factory=KunitConfig)
     boot: BootConfig = field(default_factory=BootConfig)
     hygiene: HygieneConfig = field(default_factory=HygieneConfig)
+    variants: VariantsConfig = field(default_factory=VariantsConfig)
+    coccinelle: CoccinelleConfig = field(default_factory=CoccinelleConfig)
 
 
 def load(path: Path | None, root: Path) -> ProjectConfig:
@@ -131,4 +157,5 @@ def load(path: Path | None, root: Path) -> ProjectConfig:
                          per_patch=data.checks.per_patch, tip=data.checks.tip,
                          checkpatch_args=data.checkpatch.args,
                          kerneldoc_severity=data.kerneldoc.severity, build=data.build,
-                         kunit=data.kunit, boot=data.boot, hygiene=data.hygiene)
+                         kunit=data.kunit, boot=data.boot, hygiene=data.hygiene,
+                         variants=data.variants, coccinelle=data.coccinelle)

@@ -63,14 +63,18 @@ class Check(abc.ABC):
     ``needs_tree`` says whether the result depends on the tree the patch
     lands in (then the resume cache keys it by every patch before it
     too) or only on the patch itself.  Bump ``version`` when a change
-    of the check should invalidate cached results.
+    of the check should invalidate cached results.  An ``opt_in`` check
+    runs only when the config's [checks] or ``--only`` name it.  A module
+    with several checks of one class (one per setting) lists them in
+    ``CHECKS``; the instances then set ``name`` and ``description``.
     """
 
-    name: ClassVar[str]
-    description: ClassVar[str]
+    name: str
+    description: str
     needs_tree: ClassVar[bool] = True
     cacheable: ClassVar[bool] = True
     version: ClassVar[str] = "1"
+    opt_in: ClassVar[bool] = False
 
     @abc.abstractmethod
     def run(self, ctx: CheckContext) -> Outcome:

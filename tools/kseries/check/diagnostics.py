@@ -16,19 +16,24 @@ _LINE = re.compile(r"^(?P<file>[^\s:][^:]*):(?P<line>\d+):(?:(?P<col>\d+):)?\s*"
                    r"(?P<kind>warning|error|fatal error):\s*(?P<msg>.*)$")
 # "declared at foo.c:12", "previous definition is here (bar.h:3:5)"
 _EMBEDDED_LINE = re.compile(r"(\S+\.[ch]):\d+(?::\d+)?")
+# Coccinelle's "... on line 1077, but ..."
+_LINE_WORD = re.compile(r"\b(lines?) \d+(?:-\d+)?")
+# coccicheck MODE=report: "drivers/foo.c:12:5-11: WARNING: ..." (column range)
+_COCCI = re.compile(r"^(?P<file>[^\s:][^:]*\.[ch]):(?P<line>\d+):\d+-\d+:\s*(?P<msg>.*)$")
 
 
 @dataclass(frozen=True)
 class Diagnostic:
     file: str
     line: int
-    kind: str  # warning or error
+    kind: str  # warning or error (coccinelle for a coccicheck report)
     message: str
     text: str  # the line as the tool printed it
 
     @property
     def key(self) -> tuple[str, str, str]:
-        return (self.file, self.kind, _EMBEDDED_LINE.sub(r"\1", self.message))
+        message = _LINE_WORD.sub(r"\1 N", _EMBEDDED_LINE.sub(r"\1", self.message))
+        return (self.file, self.kind, message)
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.kind}: {self.message}"
@@ -55,6 +60,18 @@ def parse(text: str, roots: list[Path] | None = None) -> list[Diagnostic]:
         kind = "error" if "error" in m.group("kind") else "warning"
         found.append(Diagnostic(normalise_path(m.group("file"), roots or []),
                                 int(m.group("line")), kind, m.group("msg").strip(), raw.strip()))
+    return _dedupe(found)
+
+
+def parse_cocci(text: str, roots: list[Path] | None = None) -> list[Diagnostic]:
+    """coccicheck's report lines (``file:line:col-col: message``), paths made relative."""
+    found = []
+    for raw in text.splitlines():
+        m = _COCCI.match(raw.strip())
+        if m:
+            found.append(Diagnostic(normalise_path(m.group("file"), roots or []),
+                                    int(m.group("line")), "coccinelle", m.group("msg").strip(),
+                                    raw.strip()))
     return _dedupe(found)
 
 

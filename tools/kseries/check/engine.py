@@ -96,7 +96,9 @@ class Runner:
             ctx.write_log(outcome.description)
         result = Result(check.name, outcome.state, _one_line(outcome.description),
                         time.monotonic() - t0, rel, False, list(outcome.subtests))
-        if check.cacheable and result.state != State.SKIP:
+        # A skip for want of something to check is as final as a result; one
+        # that could not run (a tool missing, the build failed) is not.
+        if check.cacheable and outcome.cacheable:
             self.cache.put(key, result, ctx.log.read_text(errors="replace"))
         self.live.finished(ctx.patch.index, ctx.patch.name, result)
         return result

@@ -41,11 +41,17 @@ class Subtest:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a check returns: a state, a one-line description, sub-results."""
+    """What a check returns: a state, a one-line description, sub-results.
+
+    ``cacheable`` is False for an outcome the resume cache must not keep
+    because the same patch can give another one next time (a tool that
+    is missing now, a build that failed for a reason outside the patch).
+    """
 
     state: State
     description: str
     subtests: tuple[Subtest, ...] = ()
+    cacheable: bool = True
 
     @classmethod
     def skip(cls, reason: str) -> Outcome:
@@ -53,9 +59,14 @@ class Outcome:
         return cls(State.SKIP, reason)
 
     @classmethod
+    def not_run(cls, reason: str) -> Outcome:
+        """A skip because something else failed first (the build, git): not cached."""
+        return cls(State.SKIP, reason, cacheable=False)
+
+    @classmethod
     def cannot_run(cls, reason: str) -> Outcome:
         """A skip because the check cannot run here: submit-series counts it as not run."""
-        return cls(State.SKIP, CANNOT_RUN + reason)
+        return cls(State.SKIP, CANNOT_RUN + reason, cacheable=False)
 
 
 @dataclass

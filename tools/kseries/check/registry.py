@@ -1,4 +1,5 @@
-"""Find the check plug-ins: every module in kseries.check.checks with a CHECK."""
+"""Find the check plug-ins: every module in kseries.check.checks with a CHECK
+(or a tuple of them, CHECKS)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,14 @@ def discover() -> dict[str, Check]:
         if info.name.startswith("_"):
             continue
         module = importlib.import_module(f"{checks_pkg.__name__}.{info.name}")
-        check = getattr(module, "CHECK", None)
-        if not isinstance(check, Check):
-            continue
-        if check.name in found:
-            raise UsageError(f"two check plug-ins are named {check.name!r}",
-                             f"rename the one in {module.__name__}")
-        found[check.name] = check
+        single = getattr(module, "CHECK", None)
+        for check in getattr(module, "CHECKS", None) or [single]:
+            if not isinstance(check, Check):
+                continue
+            if check.name in found:
+                raise UsageError(f"two check plug-ins are named {check.name!r}",
+                                 f"rename the one in {module.__name__}")
+            found[check.name] = check
     return found
 
 

@@ -34,7 +34,7 @@ class RangeDiff(Check):
         proc = git(ctx.tree, "range-diff", "--no-color", old, new, check=False)
         ctx.write_log(f"$ git range-diff {old} {new}\n{proc.stdout}{proc.stderr}")
         if proc.returncode != 0:
-            return Outcome.skip(f"git range-diff failed: {proc.stderr.strip()[:200]}")
+            return Outcome.not_run(f"git range-diff failed: {proc.stderr.strip()[:200]}")
         counts = Counter(m.group(1) for m in _PAIR.finditer(proc.stdout))
         text = ", ".join(f"{counts[k]} {w}" for k, w in _WORDS.items() if counts[k])
         return Outcome(State.SUCCESS, f"against {spec}: {text or 'no commits'}")

@@ -23,11 +23,9 @@ class Sparse(Check):
             return Outcome.skip("the patch changes no file that is compiled")
         flags = [*ctx.config.build.make_flags, "C=2"]
         kbuild.ensure_config(ctx, force=kbuild.kconfig_changed(ctx))
-        before = kbuild.at_previous(ctx, lambda: kbuild.compile_targets(
-            ctx, tg.before, flags, "sparse (before)", force=False))
-        now = kbuild.compile_targets(ctx, tg.now, flags, "sparse", force=False)
+        before, now = kbuild.before_and_after(ctx, tg.now, flags, "sparse", force=False)
         if now.error:
-            return Outcome.skip(f"the build failed, so sparse did not run: {now.error}")
+            return Outcome.not_run(f"the build failed, so sparse did not run: {now.error}")
         # C=2 runs sparse beside the compiler: keep only sparse's lines.
         b = [d for d in before.diagnostics if not d.message.endswith("]")]
         n = [d for d in now.diagnostics if not d.message.endswith("]")]
