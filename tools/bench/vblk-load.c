@@ -23,7 +23,10 @@
  * it spin instead.  It prints one JSON object: IOPS, bandwidth, latency
  * percentiles and its own counters (kicks, wake-ups).
  *
- * Build: gcc -O2 -Wall -Wextra -Werror -pthread -o vblk-load vblk-load.c
+ * The virtqueue layout, the guest memory and the vhost-blk set-up are shared
+ * with vblk-fuzz in vring.h and vring.c.
+ *
+ * Build: gcc -O2 -Wall -Wextra -Werror -pthread -o vblk-load vblk-load.c vring.c
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -50,65 +53,7 @@
 #include <linux/vhost.h>
 #include <sys/syscall.h>
 
-/* ---- virtio constants (virtio 1.x, little endian on x86) ------------------ */
-
-#define F_VERSION_1		32
-#define F_RING_EVENT_IDX	29
-#define F_BLK_MQ		12
-#define F_VHOST_USER_PROTOCOL	30
-
-#define DESC_F_NEXT	1
-#define DESC_F_WRITE	2
-#define USED_F_NO_NOTIFY 1
-
-#define BLK_T_IN	0
-#define BLK_T_OUT	1
-
-struct desc {
-	uint64_t addr;
-	uint32_t len;
-	uint16_t flags;
-	uint16_t next;
-};
-
-struct used_elem {
-	uint32_t id;
-	uint32_t len;
-};
-
-struct blk_outhdr {
-	uint32_t type;
-	uint32_t ioprio;
-	uint64_t sector;
-};
-
-/* ---- vhost ioctls that older uAPI headers lack ---------------------------- */
-
-struct lg_worker_state {
-	unsigned int worker_id;
-};
-
-struct lg_vring_worker {
-	unsigned int index;
-	unsigned int worker_id;
-};
-
-/* struct vhost_vdpa_config: a range of struct virtio_blk_config follows. */
-struct lg_config_range {
-	uint32_t off;
-	uint32_t len;
-};
-
-/* The capacity, the first 8 bytes of struct virtio_blk_config. */
-struct lg_blk_config {
-	struct lg_config_range range;
-	unsigned char b[8];
-};
-
-#define LG_VHOST_NEW_WORKER _IOR(VHOST_VIRTIO, 0x8, struct lg_worker_state)
-#define LG_VHOST_ATTACH_VRING_WORKER _IOW(VHOST_VIRTIO, 0x15, struct lg_vring_worker)
-#define LG_VHOST_BLK_SET_BACKEND _IOW(VHOST_VIRTIO, 0xFF, struct vhost_vring_file)
-#define LG_VHOST_BLK_GET_CONFIG _IOWR(VHOST_VIRTIO, 0xFD, struct lg_config_range)
+#include "vring.h"
 
 /* ---- vhost-user protocol --------------------------------------------------- */
 
@@ -214,11 +159,7 @@ struct slot {
 struct vq {
 	unsigned int index;
 	unsigned int num;
-	struct desc *desc;
-	uint16_t *avail;	/* flags, idx, ring[num], used_event */
-	uint16_t *used_hdr;	/* flags, idx */
-	struct used_elem *used_ring;
-	uint16_t *avail_event;
+	struct vr_ring r;
 	uint16_t avail_idx;
 	uint16_t kicked_idx;
 	uint16_t last_used;
@@ -250,9 +191,7 @@ static uint64_t dev_bytes;
 static uint64_t features;
 static bool event_idx;
 static struct vq *vqs;
-static uint8_t *mem;
-static size_t mem_size;
-static int mem_fd = -1;
+static struct gmem gm = { .fd = -1 };
 static int vhost_fd = -1, bdev_fd = -1, vu_fd = -1;
 
 static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
@@ -325,16 +264,13 @@ static uint64_t hist_value(unsigned int idx)
 
 /* ---- guest memory ------------------------------------------------------------ */
 
-static size_t bump;
-
 static void *galloc(size_t size, size_t align)
 {
-	size_t off = (bump + align - 1) & ~(align - 1);
+	void *p = gmem_alloc(&gm, size, align);
 
-	if (off + size > mem_size)
-		die("internal: guest memory of %zu bytes is too small", mem_size);
-	bump = off + size;
-	return mem + off;
+	if (!p)
+		die("internal: guest memory of %zu bytes is too small", gm.size);
+	return p;
 }
 
 static unsigned int ring_size_for(unsigned int depth)
@@ -352,16 +288,12 @@ static void setup_memory(void)
 	size_t per_q = 3 * 4096 + 16 * (size_t)num + 8 * (size_t)num + 16 * (size_t)opt.iodepth +
 		       (size_t)opt.iodepth + 4096 + (size_t)opt.iodepth * opt.bs + 4096;
 
-	mem_size = ((per_q * opt.queues) + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
-	mem_fd = memfd_create("vblk-load", MFD_CLOEXEC);
-	if (mem_fd < 0)
-		die("memfd_create: %s", strerror(errno));
-	if (ftruncate(mem_fd, (off_t)mem_size) < 0)
-		die("ftruncate of the guest memory: %s", strerror(errno));
-	mem = mmap(NULL, mem_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, mem_fd, 0);
-	if (mem == MAP_FAILED)
-		die("mmap of the guest memory: %s", strerror(errno));
-	memset(mem, 0, mem_size);
+	size_t mem_size = ((per_q * opt.queues) + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
+	const char *what;
+	int ret = gmem_init(&gm, mem_size, "vblk-load", &what);
+
+	if (ret)
+		die("%s: %s", what, strerror(-ret));
 
 	vqs = calloc(opt.queues, sizeof(*vqs));
 	if (!vqs)
@@ -373,11 +305,8 @@ static void setup_memory(void)
 
 		v->index = q;
 		v->num = num;
-		v->desc = galloc(16 * (size_t)num, 4096);
-		v->avail = galloc(2 * (3 + (size_t)num), 4096);
-		v->used_hdr = galloc(6 + 8 * (size_t)num, 4096);
-		v->used_ring = (struct used_elem *)(v->used_hdr + 2);
-		v->avail_event = (uint16_t *)&v->used_ring[num];
+		if (vr_ring_alloc(&v->r, &gm, num))
+			die("internal: guest memory of %zu bytes is too small", gm.size);
 		hdrs = galloc(sizeof(*hdrs) * opt.iodepth, 64);
 		status = galloc(opt.iodepth, 64);
 		data = galloc((size_t)opt.iodepth * opt.bs, 4096);
@@ -385,7 +314,7 @@ static void setup_memory(void)
 		if (!v->slots)
 			die("out of memory");
 		for (unsigned int s = 0; s < opt.iodepth; s++) {
-			struct desc *d = &v->desc[3 * s];
+			struct desc *d = &v->r.desc[3 * s];
 
 			v->slots[s].hdr = &hdrs[s];
 			v->slots[s].status = &status[s];
@@ -404,31 +333,23 @@ static void setup_memory(void)
 
 /* ---- vhost-blk ----------------------------------------------------------------- */
 
-/* Where queue @q's rings are, for VHOST_SET_VRING_ADDR and its vhost-user twin. */
-static struct vhost_vring_addr vring_addr(const struct vq *v, unsigned int q)
-{
-	return (struct vhost_vring_addr){
-		.index = q,
-		.desc_user_addr = (uint64_t)(uintptr_t)v->desc,
-		.avail_user_addr = (uint64_t)(uintptr_t)v->avail,
-		.used_user_addr = (uint64_t)(uintptr_t)v->used_hdr,
-	};
-}
-
 static void vhost_ioctl(unsigned long req, void *arg, const char *what)
 {
 	if (ioctl(vhost_fd, req, arg) < 0)
 		die("%s on %s: %s", what, opt.vhost, strerror(errno));
 }
 
+/* A vring.c step that failed with -@err: fatal. */
+static void vhost_check(int err, const char *what)
+{
+	if (err)
+		die("%s on %s: %s", what, opt.vhost, strerror(-err));
+}
+
 static void setup_vhost_blk(void)
 {
-	struct {
-		struct vhost_memory hdr;
-		struct vhost_memory_region region;
-	} table;
-	struct lg_blk_config cfg;
-	struct vhost_vring_file file;
+	struct blk_config cfg;
+	const char *what;
 	uint64_t offered;
 	unsigned int worker_ids[64];
 
@@ -443,54 +364,31 @@ static void setup_vhost_blk(void)
 	features = offered & ((1ull << F_VERSION_1) | (1ull << F_RING_EVENT_IDX));
 	vhost_ioctl(VHOST_SET_FEATURES, &features, "VHOST_SET_FEATURES");
 	event_idx = features & (1ull << F_RING_EVENT_IDX);
-
-	memset(&table, 0, sizeof(table));
-	table.hdr.nregions = 1;
-	table.region.guest_phys_addr = (uint64_t)(uintptr_t)mem;
-	table.region.userspace_addr = (uint64_t)(uintptr_t)mem;
-	table.region.memory_size = mem_size;
-	vhost_ioctl(VHOST_SET_MEM_TABLE, &table, "VHOST_SET_MEM_TABLE");
+	vhost_check(vr_set_mem_identity(vhost_fd, &gm), "VHOST_SET_MEM_TABLE");
 
 	/* Worker 0 is the default one SET_OWNER made; queue q goes to q % workers. */
 	if (opt.workers > 64)
 		die("--workers %u: at most 64", opt.workers);
-	for (unsigned int w = 1; w < opt.workers; w++) {
-		struct lg_worker_state ws = { 0 };
-
-		vhost_ioctl(LG_VHOST_NEW_WORKER, &ws, "VHOST_NEW_WORKER");
-		worker_ids[w] = ws.worker_id;
-	}
+	for (unsigned int w = 1; w < opt.workers; w++)
+		vhost_check(vr_new_worker(vhost_fd, &worker_ids[w]), "VHOST_NEW_WORKER");
 	for (unsigned int q = 0; q < opt.queues; q++) {
 		struct vq *v = &vqs[q];
-		struct vhost_vring_state st = { q, v->num };
-		struct vhost_vring_addr addr = vring_addr(v, q);
 
-		vhost_ioctl(VHOST_SET_VRING_NUM, &st, "VHOST_SET_VRING_NUM");
-		st.num = 0;
-		vhost_ioctl(VHOST_SET_VRING_BASE, &st, "VHOST_SET_VRING_BASE");
-		vhost_ioctl(VHOST_SET_VRING_ADDR, &addr, "VHOST_SET_VRING_ADDR");
-		file = (struct vhost_vring_file){ q, v->kick_fd };
-		vhost_ioctl(VHOST_SET_VRING_KICK, &file, "VHOST_SET_VRING_KICK");
-		file = (struct vhost_vring_file){ q, v->call_fd };
-		vhost_ioctl(VHOST_SET_VRING_CALL, &file, "VHOST_SET_VRING_CALL");
+		vhost_check(vr_setup_vring(vhost_fd, q, &v->r, 0, v->kick_fd, v->call_fd, -1,
+					   &what), what);
 		if (opt.busyloop) {
 			struct vhost_vring_state bl = { q, opt.busyloop };
 
 			vhost_ioctl(VHOST_SET_VRING_BUSYLOOP_TIMEOUT, &bl,
 				    "VHOST_SET_VRING_BUSYLOOP_TIMEOUT");
 		}
-		if (q % opt.workers) {
-			struct lg_vring_worker vw = { q, worker_ids[q % opt.workers] };
-
-			vhost_ioctl(LG_VHOST_ATTACH_VRING_WORKER, &vw, "VHOST_ATTACH_VRING_WORKER");
-		}
+		if (q % opt.workers)
+			vhost_check(vr_attach_vring_worker(vhost_fd, q, worker_ids[q % opt.workers]),
+				    "VHOST_ATTACH_VRING_WORKER");
 	}
-	file = (struct vhost_vring_file){ 0, bdev_fd };
-	vhost_ioctl(LG_VHOST_BLK_SET_BACKEND, &file, "VHOST_BLK_SET_BACKEND");
-	cfg.range = (struct lg_config_range){ .off = 0, .len = sizeof(cfg.b) };
-	vhost_ioctl(LG_VHOST_BLK_GET_CONFIG, &cfg, "VHOST_BLK_GET_CONFIG");
-	memcpy(&dev_bytes, cfg.b, 8);
-	dev_bytes *= 512;
+	vhost_check(vr_set_backend(vhost_fd, bdev_fd), "VHOST_BLK_SET_BACKEND");
+	vhost_check(vr_get_config(vhost_fd, &cfg, sizeof(cfg.capacity)), "VHOST_BLK_GET_CONFIG");
+	dev_bytes = cfg.capacity * 512;
 }
 
 /* ---- vhost-user ------------------------------------------------------------------ */
@@ -634,14 +532,13 @@ static void setup_vhost_user(void)
 
 	memset(&m, 0, sizeof(m));
 	m.p.mem.nregions = 1;
-	m.p.mem.regions[0] = (struct vu_region){ (uint64_t)(uintptr_t)mem, mem_size,
-						 (uint64_t)(uintptr_t)mem, 0 };
-	vu_simple(VU_SET_MEM_TABLE, &m.p, 8 + sizeof(struct vu_region), &mem_fd, 1);
+	m.p.mem.regions[0] = (struct vu_region){ gpa(gm.base), gm.size, gpa(gm.base), 0 };
+	vu_simple(VU_SET_MEM_TABLE, &m.p, 8 + sizeof(struct vu_region), &gm.fd, 1);
 
 	for (unsigned int q = 0; q < opt.queues; q++) {
 		struct vq *v = &vqs[q];
 		struct vhost_vring_state st = { q, v->num };
-		struct vhost_vring_addr addr = vring_addr(v, q);
+		struct vhost_vring_addr addr = vr_ring_addr(&v->r, q);
 		uint64_t idx = q;
 
 		vu_simple(VU_SET_VRING_NUM, &st, sizeof(st), NULL, 0);
@@ -661,11 +558,6 @@ static void setup_vhost_user(void)
 }
 
 /* ---- the I/O loop ------------------------------------------------------------------ */
-
-static bool need_event(uint16_t event, uint16_t new_idx, uint16_t old)
-{
-	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old);
-}
 
 /* A read or a write, in the proportion --rwmixread asks for. */
 static bool pick_write(struct thr *t)
@@ -698,9 +590,9 @@ static void submit(struct thr *t, struct vq *v, unsigned int s, uint64_t now)
 	sl->hdr->ioprio = 0;
 	sl->hdr->sector = (xorshift(&t->rnd) % blocks) * (opt.bs / 512);
 	*sl->status = 0xff;
-	v->desc[3 * s + 1].flags = DESC_F_NEXT | (write ? 0 : DESC_F_WRITE);
+	v->r.desc[3 * s + 1].flags = DESC_F_NEXT | (write ? 0 : DESC_F_WRITE);
 	sl->start_ns = now;
-	v->avail[2 + v->avail_idx % v->num] = (uint16_t)(3 * s);
+	v->r.avail[2 + v->avail_idx % v->num] = (uint16_t)(3 * s);
 	v->avail_idx++;
 	v->inflight++;
 }
@@ -711,13 +603,13 @@ static void publish(struct thr *t, struct vq *v)
 
 	if (v->avail_idx == v->kicked_idx)
 		return;
-	__atomic_store_n(&v->avail[1], v->avail_idx, __ATOMIC_RELEASE);
+	__atomic_store_n(&v->r.avail[1], v->avail_idx, __ATOMIC_RELEASE);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (event_idx)
-		kick = need_event(__atomic_load_n(v->avail_event, __ATOMIC_RELAXED),
+		kick = vr_need_event(__atomic_load_n(v->r.avail_event, __ATOMIC_RELAXED),
 				  v->avail_idx, v->kicked_idx);
 	else
-		kick = !(__atomic_load_n(&v->used_hdr[0], __ATOMIC_RELAXED) & USED_F_NO_NOTIFY);
+		kick = !(__atomic_load_n(&v->r.used_hdr[0], __ATOMIC_RELAXED) & USED_F_NO_NOTIFY);
 	v->kicked_idx = v->avail_idx;
 	if (kick) {
 		uint64_t one = 1;
@@ -732,11 +624,11 @@ static void publish(struct thr *t, struct vq *v)
 /* Reap what completed on one queue and, unless draining, resubmit at once. */
 static unsigned int reap(struct thr *t, struct vq *v, int ph, uint64_t now)
 {
-	uint16_t used_idx = __atomic_load_n(&v->used_hdr[1], __ATOMIC_ACQUIRE);
+	uint16_t used_idx = vr_used_idx(&v->r);
 	unsigned int n = 0;
 
 	while (v->last_used != used_idx) {
-		struct used_elem e = v->used_ring[v->last_used % v->num];
+		struct used_elem e = v->r.used_ring[v->last_used % v->num];
 		unsigned int s = e.id / 3;
 		struct slot *sl;
 
@@ -760,13 +652,13 @@ static unsigned int reap(struct thr *t, struct vq *v, int ph, uint64_t now)
 		publish(t, v);
 	/* Ask for a call at the next completion (virtqueue_enable_cb). */
 	if (event_idx)
-		__atomic_store_n(&v->avail[2 + v->num], v->last_used, __ATOMIC_RELAXED);
+		__atomic_store_n(vr_used_event(&v->r), v->last_used, __ATOMIC_RELAXED);
 	return n;
 }
 
 static bool pending(struct vq *v)
 {
-	return __atomic_load_n(&v->used_hdr[1], __ATOMIC_ACQUIRE) != v->last_used;
+	return vr_used_idx(&v->r) != v->last_used;
 }
 
 static void *thread_main(void *arg)

@@ -22,7 +22,8 @@ from .matrix import BenchPlan
 from .results import Measurement, ResultError, checks, rows
 
 CFLAGS = ["-O2", "-Wall", "-Wextra", "-Werror", "-pthread"]
-SOURCE = Path("tools") / "bench" / "vblk-load.c"
+# vblk-load.c and the virtqueue code it shares with vblk-fuzz.c (vring.h).
+SOURCES = [Path("tools") / "bench" / "vblk-load.c", Path("tools") / "bench" / "vring.c"]
 # Seconds for booting and starting the runner, on top of the cases: a
 # debug kernel under TCG on a busy machine took over 6 minutes to boot.
 BOOT_ALLOWANCE = 1200
@@ -49,7 +50,7 @@ def build_tool(root: Path, dest: Path, progress: Progress) -> Path:
         raise UsageError("gcc is not installed", "apt-get install gcc")
     dest.mkdir(parents=True, exist_ok=True)
     out = dest / "vblk-load"
-    cmd = [gcc, *CFLAGS, "-o", str(out), str(root / SOURCE)]
+    cmd = [gcc, *CFLAGS, "-o", str(out), *(str(root / src) for src in SOURCES)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         first = (proc.stderr.strip().splitlines() or ["?"])[:3]
