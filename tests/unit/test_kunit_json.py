@@ -194,6 +194,8 @@ def test_run_with_fake_kunit_py(tmp_path: Path) -> None:
     log = res.log.read_text()
     assert log.startswith("$ python3 ")
     assert "--json=" in log and "some kernel noise" in log
+    # A release string that does not follow the commit: no rebuild of its users.
+    assert " --kconfig_add=CONFIG_LOCALVERSION_AUTO=n" in log.splitlines()[0]
     out = stream.getvalue()
     assert "kunit: Building KUnit Kernel ..." in out
     assert "some kernel noise" not in out
