@@ -226,3 +226,20 @@ def test_kvm_fragment_comes_last_and_exists() -> None:
     merged = kconfig.load_fragments(frags)
     assert merged["CONFIG_KVM"] == "y" and merged["CONFIG_KVM_AMD"] == "y"
     assert "kvm.config" not in [f.name for f in lay.fragments(with_series=True)]
+
+
+def test_missing_series_hint_names_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tree at the pinned base (no drivers/vhost/blk.c) gets one line saying
+    the series is not applied and how to apply it; a tree with the series but
+    an unmet dependency gets the menuconfig hint."""
+    missing = [Mismatch("CONFIG_VHOST", "y", "unset"), Mismatch("CONFIG_VHOST_BLK", "y", "unset")]
+    monkeypatch.setattr(build, "configure", lambda *a, **k: missing)
+    with pytest.raises(UsageError) as exc:
+        build.build(tmp_path, tmp_path / "out", [], quiet_progress())
+    assert "the series is not applied" in exc.value.hint
+    assert "kseries apply" in exc.value.hint and "--tree build/series-tree" in exc.value.hint
+    (tmp_path / "drivers" / "vhost").mkdir(parents=True)
+    (tmp_path / "drivers" / "vhost" / "blk.c").write_text("")
+    with pytest.raises(UsageError) as exc:
+        build.build(tmp_path, tmp_path / "out", [], quiet_progress())
+    assert "menuconfig" in exc.value.hint and "apply" not in exc.value.hint

@@ -169,6 +169,17 @@ def make(tree: Path, outdir: Path, targets: list[str], progress: Progress, log: 
     return steps
 
 
+def _missing_hint(tree: Path, missing: list[kconfig.Mismatch]) -> str:
+    """What to do when the configuration lacks options: the usual cause is a
+    tree without the series (kernel-tree/linux is left at the pinned base)."""
+    if (any(m.option == "CONFIG_VHOST_BLK" for m in missing)
+            and not (tree / "drivers" / "vhost" / "blk.c").exists()):
+        return (f"{tree} has no drivers/vhost/blk.c: the series is not applied there; "
+                "run `kseries apply` (branch vhost-blk in kernel-tree/linux), or pass "
+                "--tree build/series-tree after the main job")
+    return "a dependency is missing; see `make menuconfig` in the build directory"
+
+
 def build(tree: Path, outdir: Path, fragments: list[Path], progress: Progress,
           strict_config: bool = True) -> BuildResult:
     """Configure (if needed) and build a bootable kernel in outdir."""
@@ -182,8 +193,7 @@ def build(tree: Path, outdir: Path, fragments: list[Path], progress: Progress,
         listing = ", ".join(str(m) for m in missing)
         if strict_config:
             raise UsageError(f"the config lacks options the fragments ask for: {listing}",
-                             "a dependency is missing or the series is not applied; "
-                             "see `make menuconfig` in the build directory")
+                             _missing_hint(tree, missing))
         progress.say(f"config: WARNING: not as requested: {listing}")
     steps = make(tree, outdir, ["all"], progress, log)
     release = subprocess.run(["make", "-s", "-C", str(tree), f"O={outdir}", "kernelrelease"],
