@@ -11,7 +11,9 @@ vblk_env.py.
 3000); ``--fuzz-seconds S`` gives it a time budget instead, which is how
 CI runs it: the rate depends on the machine (under TCG, on what else
 runs on the host), a count does not bound the time.  With both, the
-fuzzer stops at whichever comes first.  Around the whole session, leaks.py checks
+fuzzer stops at whichever comes first.  ``--cfuzz-requests N`` is the
+request budget of test_cfuzz.py, the C fuzzer (default 50000, CI's).
+Around the whole session, leaks.py checks
 that every page pinned for I/O was unpinned and that kmemleak finds no
 leak; the summary at the end says what was checked and what was not.
 """
@@ -31,6 +33,7 @@ from vblk.device import DEVICE_PATH
 __all__ = ["backend", "blk", "ram", "ramblk"]
 
 FUZZ_REQUESTS_DEFAULT = 3000
+CFUZZ_REQUESTS_DEFAULT = 50000
 LEAK_LINES: list[str] = []
 
 
@@ -44,6 +47,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--test-modules", default=None, metavar="DIR",
                      help="prebuilt test modules for the running kernel (test_release_race.py "
                           "needs DIR/vblk_window.ko; without this option it is skipped)")
+    parser.addoption("--cfuzz-requests", type=int, default=CFUZZ_REQUESTS_DEFAULT, metavar="N",
+                     help="requests test_cfuzz.py's C fuzzer sends over all its runs "
+                          f"(default {CFUZZ_REQUESTS_DEFAULT}; 1000000 for a long run)")
 
 
 @pytest.fixture(scope="session")
@@ -70,6 +76,14 @@ def no_leaks() -> Iterator[None]:
     report = leaks.finish(before)
     LEAK_LINES.extend(report.lines)
     assert not report.problems, "\n".join(report.problems)
+
+
+@pytest.fixture(scope="session")
+def cfuzz_requests(request: pytest.FixtureRequest) -> int:
+    n = int(request.config.getoption("--cfuzz-requests"))
+    if n < 100:
+        raise pytest.UsageError(f"--cfuzz-requests must be at least 100, not {n}")
+    return n
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

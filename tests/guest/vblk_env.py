@@ -33,6 +33,7 @@ NULLB = Path("/sys/kernel/config/nullb")
 LOOP_CTL_GET_FREE = 0x4C82
 LOOP_SET_FD = 0x4C00
 LOOP_CLR_FD = 0x4C01
+LOOP_SET_BLOCK_SIZE = 0x4C09
 BLKGETSIZE64 = 0x80081272
 BLKFLSBUF = 0x1261
 
@@ -177,8 +178,9 @@ def dm_delay(under: Backend, ms: int) -> Iterator[Backend]:
 
 
 @contextlib.contextmanager
-def loop(size: int = 64 << 20) -> Iterator[Backend]:
-    """A loop device over a file in /tmp (LOOP_CTL_GET_FREE + LOOP_SET_FD, like losetup)."""
+def loop(size: int = 64 << 20, block_size: int = 512) -> Iterator[Backend]:
+    """A loop device over a file in /tmp (LOOP_CTL_GET_FREE + LOOP_SET_FD, like losetup),
+    with ``block_size``-byte logical blocks (LOOP_SET_BLOCK_SIZE)."""
     image = Path(tempfile.mkstemp(prefix="vblk-loop-", suffix=".img")[1])
     try:
         with image.open("r+b") as fh:
@@ -195,6 +197,8 @@ def loop(size: int = 64 << 20) -> Iterator[Backend]:
             fcntl.ioctl(lfd, LOOP_SET_FD, ifd)
         finally:
             os.close(ifd)
+        if block_size != 512:
+            fcntl.ioctl(lfd, LOOP_SET_BLOCK_SIZE, block_size)
         try:
             with open_bdev("loop", path) as be:
                 yield be

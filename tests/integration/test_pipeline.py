@@ -22,6 +22,7 @@ import pytest
 
 from kseries import paths
 from kseries.qemu.build import binaries
+from vblk import cfuzz
 
 pytestmark = pytest.mark.integration
 
@@ -83,15 +84,19 @@ def test_kunit_ran_tests(main_job: dict[str, Any]) -> None:
 # The whole in-guest suite in one boot: Python's start-up in the guest
 # (over 9p, under TCG) costs minutes, so a second boot would cost more
 # than it isolates.  Order: request types and hostile chains, data
-# integrity, fuzzing, lifecycle under load, multiqueue.
+# integrity, fuzzing (Python, then C), lifecycle under load, multiqueue.
 GUEST_TESTS = ["tests/guest/test_requests.py", "tests/guest/test_conformance.py",
                "tests/guest/test_io.py", "tests/guest/test_fuzz.py",
+               "tests/guest/test_cfuzz.py",
                "tests/guest/test_lifecycle.py", "tests/guest/test_multiqueue.py",
                "tests/guest/test_qemu.py", "tests/guest/vduse_driver.py",
                "tests/guest/test_release_race.py"]
 # The request fuzzer's time budget in CI: its rate depends on the machine
 # (7-15 requests/s under TCG here), so a count would not bound the time.
 FUZZ_SECONDS = 180
+# The C fuzzer's budget (test_cfuzz.py's default, --cfuzz-requests): a count,
+# since it bounds the time well enough at its rate (Documentation/in-guest-tests.md).
+CFUZZ_REQUESTS = 50000
 # pytest's last line, e.g. "231 passed in 1620.12s (0:27:00)" or "1 failed, 230 passed in ...".
 SUMMARY = re.compile(r"^(?:=+ )?((?:\d+ \w+(?:, )?)+ in [\d.]+s.*?)(?: =+)?$", re.M)
 
@@ -127,6 +132,9 @@ def test_in_guest_suite(main_job: dict[str, Any], run_kseries: Callable[..., Any
                            f"M={modules}", "modules"], capture_output=True, text=True,
                           check=False)
     assert make.returncode == 0, make.stderr[-3000:]
+    # vblk-fuzz built here, so that the guest does not spend minutes in gcc under TCG
+    # (test_cfuzz.py takes it only if it was built from these very sources).
+    cfuzz.build(ROOT, ROOT / "build" / "cfuzz")
     precompile = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only",
          *GUEST_TESTS], cwd=ROOT, capture_output=True, text=True, check=False)
@@ -151,13 +159,18 @@ def test_in_guest_suite(main_job: dict[str, Any], run_kseries: Callable[..., Any
         assert word not in summary, f"in-guest run: {summary}"
     assert "pinned pages: every page pinned for I/O was unpinned" in proc.stdout
     assert "kmemleak: no leak found" in proc.stdout
-    fuzz = re.search(r"fuzz: .*\brequests: (\d+).*\bseconds: (\d+)", proc.stdout)
+    fuzz = re.search(r"^fuzz: .*\brequests: (\d+).*\bseconds: (\d+)", proc.stdout, re.M)
     assert fuzz, "the fuzzer's summary line is missing"
     requests, seconds = int(fuzz.group(1)), int(fuzz.group(2))
     # The budget was spent (a last batch may run past it), and the fuzzer
     # did send requests the whole time: under 1 a second it was stuck.
     assert seconds >= FUZZ_SECONDS - 1, f"the fuzzer stopped after {seconds} s"
     assert requests >= seconds, f"the fuzzer sent only {requests} requests in {seconds} s"
+    # The C fuzzer spent its budget (a few requests of the lifecycle run may be dropped
+    # where the documentation allows it: RESET_OWNER, close).
+    cf = re.search(r"^cfuzz: requests: (\d+), seconds: (\d+), rate: (\d+)/s", proc.stdout, re.M)
+    assert cf, "the C fuzzer's summary line is missing"
+    assert int(cf.group(1)) >= CFUZZ_REQUESTS * 0.95, cf.group(0)
     # QEMU's vhost-blk-pci qtests ran in the same boot (test_qemu.py).
     assert re.search(r"qemu qtests: \d+ vhost-blk-pci cases passed", proc.stdout), \
         "the QEMU qtests did not report"
