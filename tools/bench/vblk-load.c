@@ -290,7 +290,7 @@ static void setup_memory(void)
 
 	size_t mem_size = ((per_q * opt.queues) + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
 	const char *what;
-	int ret = gmem_init(&gm, mem_size, "vblk-load", &what);
+	int ret = gmem_init(&gm, mem_size, "vblk-load", true, &what);
 
 	if (ret)
 		die("%s: %s", what, strerror(-ret));

@@ -14,7 +14,7 @@
 
 /* ---- guest memory ------------------------------------------------------------------ */
 
-int gmem_init(struct gmem *m, size_t size, const char *name, const char **what)
+int gmem_init(struct gmem *m, size_t size, const char *name, bool populate, const char **what)
 {
 	memset(m, 0, sizeof(*m));
 	m->fd = memfd_create(name, MFD_CLOEXEC);
@@ -30,7 +30,8 @@ int gmem_init(struct gmem *m, size_t size, const char *name, const char **what)
 		m->fd = -1;
 		return err;
 	}
-	m->base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, m->fd, 0);
+	m->base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | (populate ? MAP_POPULATE : 0),
+		       m->fd, 0);
 	if (m->base == MAP_FAILED) {
 		int err = -errno;
 
@@ -41,7 +42,8 @@ int gmem_init(struct gmem *m, size_t size, const char *name, const char **what)
 		return err;
 	}
 	m->size = size;
-	memset(m->base, 0, size);
+	if (populate)
+		memset(m->base, 0, size);
 	return 0;
 }
 

@@ -144,8 +144,11 @@ struct gmem {
 	int fd;
 };
 
-/* Create, map (populated) and zero @size bytes; 0 or -errno, *what says which step. */
-int gmem_init(struct gmem *m, size_t size, const char *name, const char **what);
+/*
+ * Create and map @size bytes (zero, like any new memfd); with @populate, fault
+ * them all in now and clear them.  0 or -errno, *what says which step.
+ */
+int gmem_init(struct gmem *m, size_t size, const char *name, bool populate, const char **what);
 void gmem_destroy(struct gmem *m);
 /* @size bytes aligned to @align (a power of two); NULL if the region is full. */
 void *gmem_alloc(struct gmem *m, size_t size, size_t align);
