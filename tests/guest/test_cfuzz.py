@@ -22,6 +22,7 @@ integration tier), otherwise gcc builds it here into /tmp.
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from collections import Counter
@@ -168,3 +169,16 @@ def test_cfuzz_rings(binary: Path, cfuzz_requests: int) -> None:
     assert s["ring"]["used"] + s["ring"]["error"] == n
     assert s["ring"]["error"] > 0
     assert s["ring"]["served_after"] == n
+
+
+def test_cfuzz_replay(binary: Path) -> None:
+    """--replay SEED:N sends chain N of the seed alone on a fresh device: the chain a
+    failure line names can be tried again by itself."""
+    with null_blk(size_mb=64) as be:
+        for index in (0, 7):
+            res = cfuzz.run(binary, ["--replay", f"1:{index}", "--dev", be.path], timeout=600)
+            assert res.ok, res.describe()
+            lines = [json.loads(x) for x in res.stdout.splitlines() if '"replay": true' in x]
+            assert len(lines) == 1, res.stdout[-2000:]
+            assert lines[0]["index"] == index and lines[0]["failed"] is False
+            assert lines[0]["actual"] is not None
