@@ -20,6 +20,7 @@ import shutil
 import subprocess
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -159,3 +160,65 @@ def test_every_rule_fired(results: dict[str, tuple[int, list[str], Counter[str]]
     missing = [r for r in RULES if not seen[r]]
     assert not missing, f"rules no emitted chain reached: {missing} (seen: {dict(seen)})"
     assert sum(seen.values()) == 20000
+
+
+# --fault: what vblk-fuzz expects from a backend that fails on purpose (fault_adjust()),
+# restated here: only requests the oracle answers OK that reach the backend with sectors
+# (reads, writes, discard or write zeroes with a nonempty segment) are affected.
+BAD = [(96, 103), (2048, 2175), (5000, 5000)]
+FAULT_ARGS = ["--capacity", "8192", "--lbs", "512", "--max-discard-sectors", "1024",
+              "--max-wz-sectors", "2048", "--max-sectors", "64"]
+IOERR = 1
+
+
+def _fault_want(fault: str, chain: dict[str, Any]) -> dict[str, int]:
+    """The answer under ``fault``, from the oracle's plain answer in the line."""
+    writes = [(int(w[0]), int(w[1])) for w in chain["writes"]]
+    status = int(chain["status"]) if chain["status"] is not None else -1
+    read = chain["read_sector"]
+    in_len = sum(int(b["len"]) for b in chain["bufs"] if b["w"]) - 1
+    want = {"status": status, "by_fault": 0, "partial": 0, "may_fail": 0, "no_effect": 0,
+            "nwrites": len(writes)}
+    if status != oracle.OK or (read is None and not writes):
+        return want
+    ranges = writes + ([(int(read), in_len)] if read is not None else [])
+    if fault == "error-writes" and writes:
+        want.update(status=IOERR, by_fault=1, nwrites=0)
+    elif fault == "drop-writes" and writes:
+        want.update(no_effect=1)
+    elif fault == "may-fail":
+        want.update(may_fail=1)
+    elif fault.startswith("badblocks") and any(
+            s <= b and a < s + (n + 511) // 512 for s, n in ranges for a, b in BAD):
+        want.update(status=IOERR, by_fault=1, partial=1)
+    return want
+
+
+@pytest.mark.parametrize("fault", ["error-writes", "drop-writes", "may-fail",
+                                   "badblocks=" + ",".join(f"{a}-{b}" for a, b in BAD)])
+def test_fault_rules(vblk_fuzz: Path, fault: str) -> None:
+    """--emit with --fault prints the oracle's answer and the fault's: 3,000 chains on a
+    4 MiB device, each as restated in _fault_want(), and the fault changed some."""
+    proc = subprocess.run([str(vblk_fuzz), "--emit", "3000", "--seed", "21", "--fault", fault,
+                           *FAULT_ARGS], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    changed, bad = 0, []
+    for line in proc.stdout.splitlines():
+        chain = json.loads(line)
+        want = _fault_want(fault, chain)
+        if chain["fault"] != want:
+            bad.append(f"chain {chain['index']} ({chain['why']}): {chain['fault']}, want {want}")
+        changed += want != _fault_want("none", chain)
+    assert not bad, f"{len(bad)} chains:\n" + "\n".join(bad[:10])
+    assert changed > 20, f"the fault changed only {changed} answers"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--emit", "1", "--fault", "bogus"], "--fault bogus: "),
+    (["--emit", "1", "--fault", "badblocks=9-3"], "expected a whole number from 9"),
+    (["--emit", "1", "--fault", "power-off=/sys/x"], "--fault power-off: "),
+    (["--dev", "/nonexistent", "--ring", "3", "--fault", "may-fail"], "request fuzzing"),
+])
+def test_fault_option_errors(vblk_fuzz: Path, args: list[str], message: str) -> None:
+    proc = subprocess.run([str(vblk_fuzz), *args], capture_output=True, text=True, check=False)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr

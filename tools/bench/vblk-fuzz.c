@@ -79,6 +79,7 @@
 /* ---- options ------------------------------------------------------------------------- */
 
 enum mode { M_FUZZ, M_EMIT, M_RING, M_LIFECYCLE, M_REPLAY };
+enum fault { F_NONE, F_ERROR_WRITES, F_DROP_WRITES, F_BADBLOCKS, F_MAY_FAIL, F_POWER_OFF };
 
 static struct {
 	enum mode mode;
@@ -109,6 +110,13 @@ static struct {
 	unsigned int lbs;
 	unsigned int max_discard_sectors, max_discard_seg;
 	unsigned int max_wz_sectors, max_wz_seg;
+	/* --fault: what the backend does wrong (see fault_adjust()) */
+	int fault;
+	uint64_t bad[16][2];	/* --fault badblocks=A-B,...: bad sectors A..B */
+	unsigned int nbad;
+	const char *fill_dev;	/* the initial data goes here (the device under a dm target) */
+	const char *power_path;	/* --fault power-off=PATH@N: write 0 to PATH after N requests */
+	uint64_t power_at;
 } opt = {
 	.vhost = "/dev/vhost-blk",
 	.queues = 4,
@@ -305,6 +313,11 @@ struct expect {
 	bool is_read;
 	bool is_get_id;
 	uint64_t read_sector;
+	/* --fault (fault_adjust()): */
+	bool by_fault;		/* the status is the fault's, not the oracle's */
+	bool partial;		/* IOERR, and some of its writes may have landed */
+	bool may_fail;		/* OK, or IOERR (its writes then unknown) */
+	bool no_effect;		/* OK, and its writes do not reach the disk */
 };
 
 /* One descriptor's buffer: readable bytes at @roff of the chain's, or @len writable ones. */
@@ -441,6 +454,7 @@ static void expect_chain(const struct limits *lim, const struct chain *c, struct
 	e->is_read = false;
 	e->is_get_id = false;
 	e->read_sector = 0;
+	e->by_fault = e->partial = e->may_fail = e->no_effect = false;
 	if (!in_bytes) {
 		e->used_len = 0;
 		expect_set(e, -1, "no writable byte for the status");
@@ -497,6 +511,89 @@ static void expect_chain(const struct limits *lim, const struct chain *c, struct
 	default:
 		expect_set(e, BLK_S_UNSUPP, "type %#x", type);
 		return;
+	}
+}
+
+/* ---- faults of the backend (--fault) -------------------------------------------------------- */
+
+/*
+ * What a request the oracle answers OK gets from a backend that fails on
+ * purpose.  Only requests that reach the backend with sectors are
+ * affected: reads and writes (never empty: the oracle refuses those),
+ * discard and write zeroes with a nonempty segment.  Flushes are not:
+ * the backends of the fault runs have no volatile cache, so the block
+ * layer completes an empty flush before any driver sees it.
+ *
+ *   error-writes  dm-flakey, always down, error_writes: every write,
+ *                 discard and write zeroes fails with IOERR before a byte
+ *                 is written; reads are served.
+ *   drop-writes   dm-flakey, always down, drop_writes: writes complete OK
+ *                 and are thrown away; reads return what was there before.
+ *   badblocks     null_blk with these bad sectors (and no merging): a
+ *                 request touching one fails with IOERR; the sectors a
+ *                 failed write spans are unknown (its other bios may have
+ *                 landed), a failed read's buffers are not checked.
+ *   may-fail      null_blk with timeout injection: any such request may
+ *                 fail with IOERR (its writes then unknown); the others
+ *                 get the oracle's answer.  The summary counts them.
+ *   power-off     after --fault power-off=PATH@N: N requests checked, "0"
+ *                 is written to PATH (null_blk's configfs power) with the
+ *                 queues full; the requests in flight then may fail, every
+ *                 one submitted after the write returned must.
+ */
+static bool power_started, power_off_done;
+
+static bool touches_bad(uint64_t sector, uint64_t nbytes)
+{
+	uint64_t end = sector + (nbytes + SECTOR - 1) / SECTOR;
+
+	for (unsigned int i = 0; i < opt.nbad; i++)
+		if (sector <= opt.bad[i][1] && opt.bad[i][0] < end)
+			return true;
+	return false;
+}
+
+static void fault_adjust(struct expect *e, uint64_t in_len)
+{
+	bool bad = false;
+
+	if (opt.fault == F_NONE || e->status != BLK_S_OK || (!e->is_read && !e->nwrites))
+		return;
+	switch (opt.fault) {
+	case F_ERROR_WRITES:
+		if (!e->nwrites)
+			return;
+		e->nwrites = 0;
+		break;
+	case F_DROP_WRITES:
+		e->no_effect = e->nwrites > 0;
+		return;
+	case F_BADBLOCKS:
+		if (e->is_read)
+			bad = touches_bad(e->read_sector, in_len);
+		for (unsigned int i = 0; i < e->nwrites; i++)
+			bad = bad || touches_bad(e->writes[i].sector, e->writes[i].nbytes);
+		if (!bad)
+			return;
+		e->partial = true;
+		break;
+	case F_MAY_FAIL:
+		e->may_fail = true;
+		return;
+	case F_POWER_OFF:
+		if (!power_off_done) {
+			e->may_fail = true;
+			return;
+		}
+		e->partial = true;
+		break;
+	}
+	e->by_fault = true;
+	e->status = BLK_S_IOERR;
+	{
+		size_t n = strlen(e->why);
+
+		snprintf(e->why + n, sizeof(e->why) - n, " (failed by the fault)");
 	}
 }
 
@@ -1100,6 +1197,13 @@ static int run_emit(void)
 		print_chain(stdout, &c);
 		fputs(", ", stdout);
 		print_expect(stdout, &e);
+		if (opt.fault != F_NONE) {
+			/* The oracle's answer above, the fault's here (power-off: before it). */
+			fault_adjust(&e, c.wlen ? c.wlen - 1 : 0);
+			printf(", \"fault\": {\"status\": %d, \"by_fault\": %d, \"partial\": %d, "
+			       "\"may_fail\": %d, \"no_effect\": %d, \"nwrites\": %u}", e.status,
+			       e.by_fault, e.partial, e.may_fail, e.no_effect, e.nwrites);
+		}
 		fputs("}\n", stdout);
 	}
 	free(c.rbytes);
@@ -1291,6 +1395,9 @@ static struct {
 	uint64_t lat_max_index;
 	char lat_max_label[96];
 	uint64_t lat_sum_ns;
+	uint64_t fault_expected;	/* IOERR as the fault made it due */
+	uint64_t fault_failed;		/* IOERR where the fault allowed it */
+	uint64_t fault_dropped;		/* writes OK and thrown away */
 } st;
 
 static void report(const char *kind, const struct slot *s, int status, int64_t used,
@@ -1653,7 +1760,7 @@ static bool place(struct fq *q, unsigned int si)
 	s->busy = true;
 	s->seq0 = ++gseq;
 	s->t0 = now_ns();
-	if (s->e.status == BLK_S_OK)
+	if ((s->e.status == BLK_S_OK && !s->e.no_effect) || s->e.partial)
 		for (unsigned int i = 0; i < s->e.nwrites; i++)
 			shadow_submit_write(s->sh, &s->e.writes[i], s->seq0);
 	return true;
@@ -1741,7 +1848,9 @@ static bool all_poison(const uint8_t *p, uint64_t n)
 
 static void end_writes(struct slot *s, bool ok)
 {
-	if (s->e.status != BLK_S_OK)
+	if (s->e.partial)
+		ok = false;
+	else if (s->e.status != BLK_S_OK || s->e.no_effect)
 		return;
 	++gseq;
 	for (unsigned int i = 0; i < s->e.nwrites; i++) {
@@ -1778,6 +1887,13 @@ static void check_completion(struct slot *s, uint32_t used_len)
 
 	st.requests++;
 	st.status[status < 0 ? 3 : status <= 2 ? status : 1]++;
+	if (e->may_fail && status == BLK_S_IOERR && used_len == e->used_len &&
+	    (opt.fault != F_POWER_OFF || power_started)) {
+		/* Failed by the fault: what its writes did is unknown. */
+		st.fault_failed++;
+		end_writes(s, false);
+		return;
+	}
 	if (status != e->status || used_len != e->used_len) {
 		st.mismatches++;
 		report("mismatch", s, status, used_len, "status %d used %u, expected %d used %u (%s)",
@@ -1785,12 +1901,18 @@ static void check_completion(struct slot *s, uint32_t used_len)
 		end_writes(s, false);
 		return;
 	}
+	if (e->by_fault)
+		st.fault_expected++;
+	if (e->no_effect)
+		st.fault_dropped++;
 	if (e->status != BLK_S_OK) {
-		if (e->status >= 0 && !all_poison(gather(s, in_len), in_len)) {
+		/* A read failed by the fault may have filled some of its buffers. */
+		if (e->status >= 0 && !e->partial && !all_poison(gather(s, in_len), in_len)) {
 			st.poisoned++;
 			report("poison", s, status, used_len,
 			       "rejected (%s), but the device wrote into its buffers", e->why);
 		}
+		end_writes(s, false);
 		return;
 	}
 	if (e->is_read && !s->ambiguous) {
@@ -2022,8 +2144,18 @@ static void fill_region(const char *path, struct shadow *sh, uint64_t which)
 		uint64_t n = bytes - off < chunk ? bytes - off : chunk;
 
 		memcpy(buf, sh->data + off, n);
-		if (pwrite(fd, buf, n, (off_t)off) != (ssize_t)n)
+		if (pwrite(fd, buf, n, (off_t)off) == (ssize_t)n)
+			continue;
+		if (errno != EIO)
 			die("writing the initial data to %s: %s", path, strerror(errno));
+		/* Bad blocks (--fault badblocks): 4 KiB at a time, the failed ones unknown. */
+		for (uint64_t k = 0; k < n; k += 4096) {
+			if (pwrite(fd, buf + k, 4096, (off_t)(off + k)) == 4096)
+				continue;
+			if (errno != EIO)
+				die("writing the initial data to %s: %s", path, strerror(errno));
+			memset(sh->known + (off + k) / SECTOR, 0, 4096 / SECTOR);
+		}
 	}
 	free(buf);
 	close(fd);
@@ -2045,6 +2177,13 @@ static void make_read(struct slot *s, uint64_t sector, uint32_t nbytes)
 	snprintf(c->label, sizeof(c->label), "sweep read %u@%" PRIu64, nbytes, sector);
 }
 
+/* The oracle's answer to the slot's chain, with the faults of now. */
+static void expect_req(const struct limits *lim, struct slot *s)
+{
+	expect_chain(lim, &s->c, &s->e);
+	fault_adjust(&s->e, s->c.wlen ? s->c.wlen - 1 : 0);
+}
+
 /* Fill every queue with new chains while the budget lasts; publish. */
 static unsigned int fill(struct dev *d, struct shadow *sh, bool more)
 {
@@ -2064,8 +2203,8 @@ static unsigned int fill(struct dev *d, struct shadow *sh, bool more)
 					break;
 				gen_chain(&d->lim, next_index++, &q->slots[si].c);
 			}
-			/* Expected with the limits and the backend of now (lifecycle). */
-			expect_chain(&d->lim, &q->slots[si].c, &q->slots[si].e);
+			/* Expected with the limits, backend and faults of now. */
+			expect_req(&d->lim, &q->slots[si]);
 			q->slots[si].sh = sh;
 			q->slots[si].ambiguous = false;
 			if (!place(q, (unsigned int)si)) {
@@ -2105,6 +2244,26 @@ static void stall_report(struct dev *d, const char *where)
 }
 
 /*
+ * --fault power-off=PATH@N: write "0" to PATH (null_blk's configfs power:
+ * del_gendisk() with the device open and requests in flight).
+ */
+static void power_off(struct dev *d)
+{
+	int fd;
+
+	power_started = true;
+	fprintf(stderr, "vblk-fuzz: %" PRIu64 " requests: powering %s off, %u in flight\n",
+		st.requests, opt.power_path, inflight(d));
+	watch("the write of 0 to the backend's power", 120);
+	fd = open(opt.power_path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, "0\n", 2) != 2)
+		die("power-off: %s: %s", opt.power_path, strerror(errno));
+	close(fd);
+	unwatch();
+	power_off_done = true;
+}
+
+/*
  * Reap and wait until nothing is in flight (or, with @more, keep the queues
  * full until the budget is spent).  A vq error on a valid ring is a
  * failure; so is no completion for opt.stall seconds.  Returns false on a
@@ -2121,6 +2280,8 @@ static bool pump(struct dev *d, struct shadow *sh, bool more, bool vq_err_ok)
 		fill(d, sh, more);
 		for (unsigned int i = 0; i < d->nq; i++)
 			done += reap(&d->q[i]);
+		if (opt.fault == F_POWER_OFF && !power_started && st.requests >= opt.power_at)
+			power_off(d);
 		if (done) {
 			last = now_ns();
 			progress(false);
@@ -2162,7 +2323,7 @@ static bool sweep(struct dev *d, struct shadow *sh)
 			si = take_slot(q);
 		}
 		make_read(&q->slots[si], sec, (uint32_t)(n * SECTOR));
-		expect_chain(&d->lim, &q->slots[si].c, &q->slots[si].e);
+		expect_req(&d->lim, &q->slots[si]);
 		q->slots[si].sh = sh;
 		if (!place(q, (unsigned int)si))
 			die("internal: no descriptors for the sweep");
@@ -2180,6 +2341,7 @@ static double tv_sec(struct timeval tv)
 /* CPU time at the start of the measured phase, and the set-up's wall time. */
 static struct rusage ru_self0, ru_thread0;
 static uint64_t t_process0;
+static uint64_t t_filled_ns;	/* the set-up's time writing the initial data */
 
 static void measure_start(void)
 {
@@ -2212,9 +2374,10 @@ static void print_summary(const char *mode, double secs, bool ok, const char *er
 	       PRIu64 ", \"used_and_error\": %" PRIu64 ", \"error_again\": %" PRIu64 "}, \"lifecycle_actions\": %" PRIu64 ", \"expected_ioctl_errors\": %" PRIu64
 	       ", \"dropped\": %" PRIu64 ", \"queues\": %u, \"workers\": %u, \"depth\": %u"
 	       ", \"cpu\": {\"main_user\": %.2f, \"main_sys\": %.2f, \"others_user\": %.2f"
-	       ", \"others_sys\": %.2f}, \"setup_s\": %.1f, \"wait_s\": %.2f, \"wait_timeouts\": %" PRIu64
+	       ", \"others_sys\": %.2f}, \"setup_s\": %.1f, \"fill_s\": %.1f, \"wait_s\": %.2f, \"wait_timeouts\": %" PRIu64
 	       ", \"lat_mean_ms\": %.2f, \"lat_max_ms\": %.1f, \"slowest\": {\"index\": %" PRIu64
-	       ", \"label\": \"%s\"}}\n",
+	       ", \"label\": \"%s\"}, \"fault\": {\"expected\": %" PRIu64 ", \"failed\": %" PRIu64
+	       ", \"dropped\": %" PRIu64 ", \"power_off\": %s}}\n",
 	       opt.seed, req, next_index, secs, secs > 0 ? (double)req / secs : 0.0, st.status[0],
 	       st.status[1], st.status[2], st.status[3], st.mismatches, st.data_mismatches,
 	       st.poisoned, st.id_mismatches, st.vq_errors, st.bad_used, n_failures,
@@ -2229,9 +2392,12 @@ static void print_summary(const char *mode, double secs, bool ok, const char *er
 	       (tv_sec(ru_self0.ru_utime) - tv_sec(ru_thread0.ru_utime)),
 	       tv_sec(self.ru_stime) - tv_sec(thread.ru_stime) -
 	       (tv_sec(ru_self0.ru_stime) - tv_sec(ru_thread0.ru_stime)),
-	       (double)(t_start - t_process0) / 1e9, (double)st.wait_ns / 1e9,
+	       (double)(t_start - t_process0) / 1e9, (double)t_filled_ns / 1e9,
+	       (double)st.wait_ns / 1e9,
 	       st.wait_timeouts, req ? (double)st.lat_sum_ns / (double)req / 1e6 : 0.0,
-	       (double)st.lat_max_ns / 1e6, st.lat_max_index, st.lat_max_label);
+	       (double)st.lat_max_ns / 1e6, st.lat_max_index, st.lat_max_label,
+	       st.fault_expected, st.fault_failed, st.fault_dropped,
+	       power_off_done ? "true" : "false");
 	fflush(stdout);
 }
 
@@ -2247,7 +2413,9 @@ static void setup_fuzz_device(unsigned int nq)
 	if (dv.lim.lbs < SECTOR || dv.lim.lbs & (dv.lim.lbs - 1))
 		die("the backend's block size %u is not a power of two", dv.lim.lbs);
 	shadow_init(&shadows[0], region_sectors(&dv.lim));
-	fill_region(opt.dev, &shadows[0], 0);
+	t_filled_ns = now_ns();
+	fill_region(opt.fill_dev ? opt.fill_dev : opt.dev, &shadows[0], 0);
+	t_filled_ns = now_ns() - t_filled_ns;
 }
 
 static int run_fuzz(void)
@@ -2257,6 +2425,7 @@ static int run_fuzz(void)
 
 	setup_fuzz_device(opt.queues);
 	measure_start();
+	progress(true);		/* "0 requests": the queues are about to fill */
 	ok = pump(&dv, &shadows[0], true, false);
 	secs = (double)(now_ns() - t_start) / 1e9;
 	if (ok)
@@ -2285,6 +2454,9 @@ static void usage(void)
 		"         --workers N (2) --depth N per queue (32) --ring-num N (512)\n"
 		"         --max-sectors N (256) --region BYTES (16 MiB) --no-discard\n"
 		"         --no-write-zeroes --read-only --stall S (60) --max-failures N (20)\n"
+		"         --fault error-writes|drop-writes|badblocks=A-B[,C-D]|may-fail|\n"
+		"                 power-off=PATH@N (what the backend does wrong)\n"
+		"         --fill-dev PATH (the initial data goes there: the device under dm)\n"
 		"limits for --emit: --capacity SECTORS (131072) --lbs N (512)\n"
 		"         --max-discard-sectors N (0) --max-discard-seg N (256)\n"
 		"         --max-wz-sectors N (0) --max-wz-seg N (256)\n");
@@ -2301,6 +2473,45 @@ static uint64_t parse_num(const char *name, const char *s, uint64_t lo, uint64_t
 	if (errno || *end || end == s || v < lo || v > hi)
 		die("--%s %s: expected a whole number from %" PRIu64 " to %" PRIu64, name, s, lo, hi);
 	return v;
+}
+
+/* --fault error-writes | drop-writes | badblocks=A-B[,C-D...] | may-fail | power-off=PATH@N */
+static void parse_fault(char *arg)
+{
+	char *val = strchr(arg, '=');
+
+	if (val)
+		*val++ = 0;
+	if (!strcmp(arg, "error-writes") && !val) {
+		opt.fault = F_ERROR_WRITES;
+	} else if (!strcmp(arg, "drop-writes") && !val) {
+		opt.fault = F_DROP_WRITES;
+	} else if (!strcmp(arg, "may-fail") && !val) {
+		opt.fault = F_MAY_FAIL;
+	} else if (!strcmp(arg, "badblocks") && val) {
+		opt.fault = F_BADBLOCKS;
+		for (char *tok = strtok(val, ","); tok; tok = strtok(NULL, ",")) {
+			char *dash = strchr(tok, '-');
+
+			if (!dash || opt.nbad == N_OF(opt.bad))
+				die("--fault badblocks: A-B[,C-D...], at most %zu ranges", N_OF(opt.bad));
+			*dash = 0;
+			opt.bad[opt.nbad][0] = parse_num("fault", tok, 0, UINT64_MAX / 2);
+			opt.bad[opt.nbad][1] = parse_num("fault", dash + 1, opt.bad[opt.nbad][0],
+							 UINT64_MAX / 2);
+			opt.nbad++;
+		}
+	} else if (!strcmp(arg, "power-off") && val && strchr(val, '@')) {
+		char *at = strrchr(val, '@');
+
+		*at = 0;
+		opt.fault = F_POWER_OFF;
+		opt.power_path = val;
+		opt.power_at = parse_num("fault", at + 1, 0, UINT64_MAX / 2);
+	} else {
+		die("--fault %s: error-writes, drop-writes, badblocks=A-B[,...], may-fail or "
+		    "power-off=PATH@N", arg);
+	}
 }
 
 /* The options that decide the chains and the limits, for the replay line of a failure. */
@@ -2358,6 +2569,8 @@ int main(int argc, char **argv)
 		{ "max-discard-seg", required_argument, NULL, '2' },
 		{ "max-wz-sectors", required_argument, NULL, '3' },
 		{ "max-wz-seg", required_argument, NULL, '4' },
+		{ "fault", required_argument, NULL, 'x' },
+		{ "fill-dev", required_argument, NULL, 'P' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -2427,6 +2640,8 @@ int main(int argc, char **argv)
 							UINT32_MAX); break;
 		case '4': opt.max_wz_seg = (unsigned int)parse_num("max-wz-seg", optarg, 0,
 							UINT32_MAX); break;
+		case 'x': parse_fault(optarg); break;
+		case 'P': opt.fill_dev = optarg; break;
 		case 'v': opt.verbose = true; break;
 		default: usage();
 		}
@@ -2442,6 +2657,8 @@ int main(int argc, char **argv)
 	if (!gather_buf)
 		die("out of memory");
 	make_argv_line();
+	if (opt.fault != F_NONE && opt.mode != M_FUZZ && opt.mode != M_EMIT)
+		die("--fault is for request fuzzing (and --emit) only");
 	if (opt.mode == M_EMIT)
 		return run_emit();
 	if (!opt.dev)
