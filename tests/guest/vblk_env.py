@@ -157,24 +157,43 @@ def null_blk(size_mb: int = 64, blocksize: int = 512, discard: bool = True,
 
 
 @contextlib.contextmanager
-def dm_delay(under: Backend, ms: int) -> Iterator[Backend]:
-    """A dm-delay device over ``under``: every bio is held ``ms`` milliseconds."""
-    name = f"vblk-delay-{os.getpid()}"
-    table = f"0 {under.size // 512} delay {os.path.realpath(under.path)} 0 {ms}"
-    done = subprocess.run(["dmsetup", "create", name, "--table", table],
+def _dm(kind: str, under: Backend, target: str, config: str) -> Iterator[Backend]:
+    """A device-mapper device of one ``target`` line over all of ``under``."""
+    name = f"vblk-{kind.removeprefix('dm-')}-{os.getpid()}"
+    table = f"0 {under.size // 512} {target}"
+    # No udev in the VM: nothing would answer dmsetup's udev synchronisation.
+    done = subprocess.run(["dmsetup", "create", "--noudevsync", name, "--table", table],
                           capture_output=True, text=True, check=False)
     if done.returncode:
         raise AssertionError(f"dmsetup create {name}: {done.stderr.strip()} "
-                             "(CONFIG_DM_DELAY=y is expected)")
+                             f"({config}=y is expected)")
     try:
         # No udev in the VM, so no /dev/mapper link: devtmpfs has /dev/dm-N.
         info = subprocess.run(["dmsetup", "info", "-c", "--noheadings", "-o", "blkdevname",
                                name], capture_output=True, text=True, check=True)
-        with open_bdev("dm-delay", f"/dev/{info.stdout.strip()}") as be:
+        with open_bdev(kind, f"/dev/{info.stdout.strip()}") as be:
             yield be
     finally:
-        subprocess.run(["dmsetup", "remove", "--retry", name], check=False,
+        subprocess.run(["dmsetup", "remove", "--noudevsync", "--retry", name], check=False,
                        capture_output=True)
+
+
+@contextlib.contextmanager
+def dm_delay(under: Backend, ms: int) -> Iterator[Backend]:
+    """A dm-delay device over ``under``: every bio is held ``ms`` milliseconds."""
+    with _dm("dm-delay", under, f"delay {os.path.realpath(under.path)} 0 {ms}",
+             "CONFIG_DM_DELAY") as be:
+        yield be
+
+
+@contextlib.contextmanager
+def dm_flakey(under: Backend, feature: str) -> Iterator[Backend]:
+    """A dm-flakey device over ``under`` that is always down (up interval 0 s, down
+    interval 1 s) with one ``feature``: ``error_writes`` fails every write bio
+    (reads pass), ``drop_writes`` completes them without writing."""
+    with _dm("dm-flakey", under, f"flakey {os.path.realpath(under.path)} 0 0 1 1 {feature}",
+             "CONFIG_DM_FLAKEY") as be:
+        yield be
 
 
 @contextlib.contextmanager
