@@ -11,27 +11,34 @@ vrings, backend stop/restart/swap, workers, features, RESET_OWNER, close)
 with requests in flight.
 
 ``--cfuzz-requests N`` (default 50000, CI's budget) is shared by the
-runs below; ring examples are one per 200 requests.  Every run is
+runs below; ring examples are one per 200 requests, and each fault run
+gets 2 % (at least 300).  Every run is
 seeded: a failure line carries the seed, the chain and the command line
 that sends the chain again alone (``vblk-fuzz --replay SEED:INDEX``).
 
 The binary is the host's build/cfuzz/vblk-fuzz when it was built from
-these very sources (``python -m vblk.cfuzz build`` on the host, or the
+these very sources (``python -m vblk.cfuzz`` on the host, or the
 integration tier), otherwise gcc builds it here into /tmp.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import select
+import signal
+import subprocess
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import leaks
 import pytest
-from vblk_env import REPORT_LINES, Backend, brd, kmsg, loop, null_blk
+from vblk_env import NULLB, REPORT_LINES, Backend, brd, dm_delay, dm_flakey, kmsg, loop, null_blk
 
 from vblk import cfuzz
 
@@ -182,3 +189,221 @@ def test_cfuzz_replay(binary: Path) -> None:
             assert len(lines) == 1, res.stdout[-2000:]
             assert lines[0]["index"] == index and lines[0]["failed"] is False
             assert lines[0]["actual"] is not None
+
+
+# -- faults under load ------------------------------------------------------------------
+#
+# vblk-fuzz --fault tells the oracle what the backend does wrong (see fault_adjust() in
+# vblk-fuzz.c): the requests the fault hits must get exactly the status it makes due,
+# every other one the oracle's answer, and reads the shadow's data.  Each run is small
+# (FAULT_SHARE of --cfuzz-requests, at least FAULT_MIN) and shadows 4 MiB.
+
+FAULT_SHARE = 0.02
+FAULT_MIN = 300
+FAULT_REGION = str(4 << 20)
+# The slowest request of a fault run may take this long (a null_blk timeout is 1 s,
+# dm-delay holds a bio 100 ms; TCG stretches both).
+FAULT_LAT_MAX_MS = 30_000
+
+
+def _fault_n(cfuzz_requests: int) -> int:
+    return max(FAULT_MIN, int(cfuzz_requests * FAULT_SHARE))
+
+
+def _fault_run(binary: Path, name: str, dev: str, n: int, seed: int,
+               extra: list[str]) -> cfuzz.Result:
+    args = ["--dev", dev, "--requests", str(n), "--seed", str(seed), "--queues", "2",
+            "--workers", "2", "--region", FAULT_REGION, "--stall", "60", *extra]
+    res = _run(binary, name, args, n)
+    s = res.summary
+    note = (f"cfuzz fault [{name}]: fault {s.get('fault')}, slowest "
+            f"{s.get('lat_max_ms', 0):.0f} ms ({s.get('slowest', {}).get('label')})")
+    RUNS.append(note)
+    kmsg(note)
+    assert res.ok, res.describe()
+    assert s["mismatches"] == s["data_mismatches"] == s["poisoned"] == 0, res.describe()
+    assert s["requests"] >= n, f"only {s['requests']} of {n} requests"
+    assert s["vq_errors"] == 0
+    assert s["lat_max_ms"] < FAULT_LAT_MAX_MS, f"a request took {s['lat_max_ms']} ms"
+    return res
+
+
+def _nullb_node(be: Backend) -> Path:
+    """null_blk's configfs directory of a device made by vblk_env.null_blk()."""
+    node = NULLB / Path(be.path).name
+    assert (node / "power").is_file(), f"no configfs node {node} for {be.path}"
+    return node
+
+
+def _queue_attr(be: Backend, attr: str, value: str) -> None:
+    name = Path(os.path.realpath(be.path)).name
+    Path(f"/sys/block/{name}/queue/{attr}").write_text(f"{value}\n")
+
+
+def test_fault_dm_delay(binary: Path, cfuzz_requests: int) -> None:
+    """A slow backend (dm-delay, 100 ms a bio): every request gets the oracle's answer,
+    the slowest within FAULT_LAT_MAX_MS."""
+    n = _fault_n(cfuzz_requests)
+    with null_blk(size_mb=64) as nb, dm_delay(nb, 100) as slow:
+        _fault_run(binary, "dm-delay 100 ms", slow.path, n, 11, [])
+
+
+@pytest.mark.parametrize("feature", ["error_writes", "drop_writes"])
+def test_fault_dm_flakey(binary: Path, cfuzz_requests: int, feature: str) -> None:
+    """dm-flakey, always down: with error_writes every write, discard and write zeroes
+    fails with IOERR and changes nothing; with drop_writes they complete OK and change
+    nothing; reads (and the final read of the whole region) return the initial data."""
+    n = _fault_n(cfuzz_requests)
+    with null_blk(size_mb=64) as nb, dm_flakey(nb, feature) as flakey:
+        res = _fault_run(binary, f"dm-flakey {feature}", flakey.path, n, 12,
+                         ["--fill-dev", nb.path,
+                          "--fault", feature.replace("_", "-")])
+    s = res.summary
+    assert s["verified_sectors"] > 0
+    if feature == "error_writes":
+        assert s["fault"]["expected"] > 0 and s["fault"]["dropped"] == 0, s["fault"]
+    else:
+        assert s["fault"]["dropped"] > 0 and s["fault"]["expected"] == 0, s["fault"]
+
+
+# Bad sectors inside the shadowed 4 MiB (sectors 0-8191) and past it.
+BAD_RANGES = [(96, 103), (2048, 2175), (5000, 5000), (40000, 40959)]
+
+
+def test_fault_null_blk_badblocks(binary: Path, cfuzz_requests: int) -> None:
+    """null_blk bad sectors (no merging, so that one request's failure is its own):
+    every request touching one fails with IOERR, the others are served."""
+    n = _fault_n(cfuzz_requests)
+    with null_blk(size_mb=64, badblocks=[f"+{a}-{b}" for a, b in BAD_RANGES]) as be:
+        _queue_attr(be, "nomerges", "2")
+        spec = ",".join(f"{a}-{b}" for a, b in BAD_RANGES)
+        res = _fault_run(binary, "null_blk badblocks", be.path, n, 13,
+                         ["--fault", f"badblocks={spec}"])
+    assert res.summary["fault"]["expected"] > 0, res.summary["fault"]
+
+
+def test_fault_null_blk_timeouts(binary: Path, cfuzz_requests: int) -> None:
+    """null_blk's timeout injection (CONFIG_BLK_DEV_NULL_BLK_FAULT_INJECTION): 5 % of the
+    requests after the first 300 are never completed by the driver, up to 20; the block
+    layer's 1 s timeout fails them.  Each request that failed must have reached the
+    backend, and no more failed than timeouts fired."""
+    n = _fault_n(cfuzz_requests)
+    times = 20
+    with null_blk(size_mb=64) as be:
+        _queue_attr(be, "nomerges", "2")
+        _queue_attr(be, "io_timeout", "1000")
+        inject = _nullb_node(be) / "timeout_inject"
+        for attr, value in [("verbose", 0), ("interval", 1), ("space", 300),
+                            ("times", times), ("probability", 5)]:
+            (inject / attr).write_text(f"{value}\n")
+        try:
+            res = _fault_run(binary, "null_blk timeouts", be.path, n, 14,
+                             ["--fault", "may-fail"])
+            fired = times - int((inject / "times").read_text())
+        finally:
+            (inject / "probability").write_text("0\n")
+    failed = res.summary["fault"]["failed"]
+    kmsg(f"cfuzz fault [null_blk timeouts]: {fired} timeouts fired, {failed} requests failed")
+    assert 1 <= failed <= fired, f"{failed} requests failed, {fired} timeouts fired"
+
+
+def test_fault_null_blk_power_off(binary: Path, cfuzz_requests: int) -> None:
+    """The backend removed with requests in flight (null_blk power 0: del_gendisk):
+    requests in flight then may fail, every one sent after it must (IOERR), and the
+    device closes."""
+    n = _fault_n(cfuzz_requests)
+    with null_blk(size_mb=64) as be:
+        power = _nullb_node(be) / "power"
+        res = _fault_run(binary, "null_blk power off", be.path, n, 15,
+                         ["--fault", f"power-off={power}@{n // 2}"])
+    s = res.summary
+    assert s["fault"]["power_off"] is True
+    assert s["fault"]["expected"] > 0, s["fault"]
+
+
+def _read_until(proc: subprocess.Popen[bytes], marker: bytes, seconds: float) -> bytes:
+    """stderr of ``proc`` until a line with ``marker`` (or the end, or the time)."""
+    assert proc.stderr is not None
+    fd, got, end = proc.stderr.fileno(), b"", time.monotonic() + seconds
+    while marker not in got and time.monotonic() < end:
+        ready, _, _ = select.select([fd], [], [], 1.0)
+        if ready:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            got += chunk
+    return got
+
+
+def _within(seconds: float, probe: Callable[[], bool]) -> float | None:
+    """Seconds until ``probe()`` held, polling, or None after ``seconds``."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        if probe():
+            return time.monotonic() - t0
+        time.sleep(0.2)
+    return None
+
+
+def _claimable(path: str) -> bool:
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_EXCL | os.O_CLOEXEC))
+    except OSError:
+        return False
+    return True
+
+
+# Bounds after SIGKILL: the process is gone, its pins released, its claim on the backend
+# dropped.  Requests held by dm-delay (300 ms) complete first.
+KILL_EXIT_S = 60.0
+KILL_RELEASE_S = 60.0
+
+
+def test_fault_sigkill(binary: Path) -> None:
+    """The owner killed with SIGKILL while dm-delay holds its requests (pages pinned):
+    it exits, every pin is released and the backend's claim dropped within the bounds,
+    and the same backend serves a new device."""
+    before = leaks.pins_held()
+    assert before is not None, "no nr_foll_pin_* counters in /proc/vmstat"
+    with null_blk(size_mb=64) as nb, dm_delay(nb, 300) as slow:
+        kmsg(f"cfuzz fault [SIGKILL]: vblk-fuzz --dev {slow.path}, killed under load")
+        proc = subprocess.Popen([str(binary), "--dev", slow.path, "--requests", "100000000",
+                                 "--seed", "16", "--queues", "2", "--workers", "2",
+                                 "--region", FAULT_REGION],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            started = _read_until(proc, b" requests, ", 600)
+            assert b" requests, " in started, f"vblk-fuzz did not start: {started[-2000:]!r}"
+            time.sleep(2)
+            pinned = 0
+            for _ in range(25):
+                pinned = max(pinned, (leaks.pins_held() or 0) - before)
+                if pinned:
+                    break
+                time.sleep(0.2)
+            assert pinned > 0, "no page pinned: no request in flight to kill"
+            assert proc.poll() is None, "vblk-fuzz ended before the kill"
+            t0 = time.monotonic()
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=KILL_EXIT_S)
+            exit_s = time.monotonic() - t0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=KILL_EXIT_S)
+            if proc.stderr is not None:
+                proc.stderr.close()
+        assert proc.returncode == -signal.SIGKILL
+        unpinned = _within(KILL_RELEASE_S, lambda: leaks.pins_held() == before)
+        claim = _within(KILL_RELEASE_S, lambda: _claimable(slow.path))
+        note = (f"cfuzz fault [SIGKILL]: {pinned} pages pinned at the kill; exit after "
+                f"{exit_s:.1f} s, pins released after {unpinned} s, claim after {claim} s")
+        RUNS.append(note)
+        kmsg(note)
+        assert unpinned is not None, f"pins left {KILL_RELEASE_S} s after the kill"
+        assert claim is not None, f"{slow.path} still claimed {KILL_RELEASE_S} s after the kill"
+        res = cfuzz.run(binary, ["--dev", slow.path, "--requests", "100", "--seed", "17",
+                                 "--queues", "2", "--workers", "2", "--region", FAULT_REGION],
+                        timeout=900)
+        assert res.ok, res.describe()
