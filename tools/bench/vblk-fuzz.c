@@ -2377,7 +2377,8 @@ static void print_summary(const char *mode, double secs, bool ok, const char *er
 	       PRIu64 ", \"used_and_error\": %" PRIu64 ", \"error_again\": %" PRIu64 "}, \"lifecycle_actions\": %" PRIu64 ", \"expected_ioctl_errors\": %" PRIu64
 	       ", \"dropped\": %" PRIu64 ", \"queues\": %u, \"workers\": %u, \"depth\": %u"
 	       ", \"cpu\": {\"main_user\": %.2f, \"main_sys\": %.2f, \"others_user\": %.2f"
-	       ", \"others_sys\": %.2f}, \"setup_s\": %.1f, \"fill_s\": %.1f, \"wait_s\": %.2f, \"wait_timeouts\": %" PRIu64
+	       ", \"others_sys\": %.2f, \"main_minflt\": %ld, \"minflt\": %ld"
+	       ", \"main_vcsw\": %ld, \"main_ivcsw\": %ld}, \"setup_s\": %.1f, \"fill_s\": %.1f, \"wait_s\": %.2f, \"wait_timeouts\": %" PRIu64
 	       ", \"lat_mean_ms\": %.2f, \"lat_max_ms\": %.1f, \"slowest\": {\"index\": %" PRIu64
 	       ", \"label\": \"%s\"}, \"fault\": {\"expected\": %" PRIu64 ", \"failed\": %" PRIu64
 	       ", \"dropped\": %" PRIu64 ", \"power_off\": %s}}\n",
@@ -2395,6 +2396,8 @@ static void print_summary(const char *mode, double secs, bool ok, const char *er
 	       (tv_sec(ru_self0.ru_utime) - tv_sec(ru_thread0.ru_utime)),
 	       tv_sec(self.ru_stime) - tv_sec(thread.ru_stime) -
 	       (tv_sec(ru_self0.ru_stime) - tv_sec(ru_thread0.ru_stime)),
+	       thread.ru_minflt - ru_thread0.ru_minflt, self.ru_minflt - ru_self0.ru_minflt,
+	       thread.ru_nvcsw - ru_thread0.ru_nvcsw, thread.ru_nivcsw - ru_thread0.ru_nivcsw,
 	       (double)(t_start - t_process0) / 1e9, (double)t_filled_ns / 1e9,
 	       (double)st.wait_ns / 1e9,
 	       st.wait_timeouts, req ? (double)st.lat_sum_ns / (double)req / 1e6 : 0.0,
