@@ -12,7 +12,7 @@ vblk_env.py.
 CI runs it: the rate depends on the machine (under TCG, on what else
 runs on the host), a count does not bound the time.  With both, the
 fuzzer stops at whichever comes first.  ``--cfuzz-requests N`` is the
-request budget of test_cfuzz.py, the C fuzzer (default 50000, CI's).
+request budget of test_cfuzz.py, the C fuzzer (default 10000, CI's).
 Around the whole session, leaks.py checks
 that every page pinned for I/O was unpinned and that kmemleak finds no
 leak; the summary at the end says what was checked and what was not.
@@ -33,7 +33,7 @@ from vblk.device import DEVICE_PATH
 __all__ = ["backend", "blk", "ram", "ramblk"]
 
 FUZZ_REQUESTS_DEFAULT = 3000
-CFUZZ_REQUESTS_DEFAULT = 50000
+CFUZZ_REQUESTS_DEFAULT = 10000
 LEAK_LINES: list[str] = []
 
 
