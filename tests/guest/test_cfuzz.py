@@ -59,11 +59,8 @@ class Case:
 
 @pytest.fixture(scope="module")
 def binary() -> Iterator[Path]:
-    found = cfuzz.prebuilt(ROOT, ROOT / "build" / "cfuzz")
-    if found is None:
-        kmsg("cfuzz: no host build of vblk-fuzz matching the sources; compiling it here")
-        found = cfuzz.build(ROOT, Path(tempfile.mkdtemp(prefix="cfuzz-")))
-    yield found
+    yield cfuzz.find_or_build(ROOT, ROOT / "build" / "cfuzz",
+                              Path(tempfile.mkdtemp(prefix="cfuzz-")), say=kmsg)
     if STATS["seconds"]:
         line = (f"cfuzz: requests: {STATS['requests']}, seconds: {STATS['seconds']:.0f}, "
                 f"rate: {STATS['requests'] / STATS['seconds']:.0f}/s")
@@ -88,7 +85,8 @@ def _run(binary: Path, name: str, args: list[str], requests: int) -> cfuzz.Resul
     return res
 
 
-def _check(res: cfuzz.Result, requests: int) -> None:
+def check(res: cfuzz.Result, requests: int) -> None:
+    """What every request run must show (test_cfuzz_long.py's too)."""
     s = res.summary
     assert res.ok, res.describe()
     assert s["mismatches"] == s["data_mismatches"] == s["poisoned"] == 0, res.describe()
@@ -144,7 +142,7 @@ def test_cfuzz_requests(binary: Path, backend_for: Backend, cfuzz_requests: int,
                 "--region", REGION, *case.args], n)
     STATS["requests"] += int(res.summary.get("requests", 0))
     STATS["seconds"] += float(res.summary.get("seconds", 0))
-    _check(res, n)
+    check(res, n)
     assert res.summary["verified_sectors"] > 0, "no read was checked against the shadow"
     assert res.summary["vq_errors"] == 0
 

@@ -19,6 +19,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,11 +71,15 @@ def prebuilt(root: Path, dest: Path) -> Path | None:
     return None
 
 
-def find_or_build(root: Path, prebuilt_dir: Path, scratch: Path) -> Path:
-    """The host-built binary if it matches the checkout, else a fresh build in scratch."""
+def find_or_build(root: Path, prebuilt_dir: Path, scratch: Path,
+                  say: Callable[[str], None] | None = None) -> Path:
+    """The host-built binary if it matches the checkout, else a fresh build in
+    scratch (``say`` is told first: under TCG it takes minutes)."""
     found = prebuilt(root, prebuilt_dir)
     if found is not None:
         return found
+    if say is not None:
+        say("cfuzz: no host build of vblk-fuzz matching the sources; compiling it here")
     return build(root, scratch)
 
 
