@@ -24,7 +24,18 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 import pytest
-from vblk_env import NULLB, Backend, brd, dm_delay, kmsg, loop, null_blk, open_bdev, start
+from vblk_env import (
+    NULLB,
+    Backend,
+    brd,
+    dm_delay,
+    kmsg,
+    loop,
+    null_blk,
+    open_bdev,
+    open_excl,
+    start,
+)
 
 from vblk import request as rq
 from vblk import uapi
@@ -148,21 +159,12 @@ def test_backend_set_read_only_after_attach_fails_writes(ram: Backend) -> None:
     assert ram.direct_read(0, 4096) == b"\2" * 4096
 
 
-def _open_excl(path: str) -> int | None:
-    """errno of an exclusive open (what mount and swapon do), None if it worked."""
-    try:
-        os.close(os.open(path, os.O_RDONLY | os.O_EXCL))
-    except OSError as exc:
-        return exc.errno
-    return None
-
-
 def test_backend_is_claimed_exclusively(ram: Backend) -> None:
     """While a guest owns a block device, the host cannot mount it or give
     it to another guest: vhost-blk holds it as a file system would."""
-    assert _open_excl(ram.path) is None
+    assert open_excl(ram.path) is None
     with start(ram) as b:
-        assert _open_excl(ram.path) == errno.EBUSY
+        assert open_excl(ram.path) == errno.EBUSY
         with start(None) as other:
             with pytest.raises(OSError) as exc:
                 other.dev.set_backend(ram.fd)
@@ -173,8 +175,8 @@ def test_backend_is_claimed_exclusively(ram: Backend) -> None:
         # A plain open still works: a VMM or a backup tool may read it.
         assert ram.direct_read(0, 4096) == b"\3" * 4096
         b.dev.set_backend(-1)
-        assert _open_excl(ram.path) is None
-    assert _open_excl(ram.path) is None
+        assert open_excl(ram.path) is None
+    assert open_excl(ram.path) is None
 
 
 CGROUP = Path("/sys/fs/cgroup")

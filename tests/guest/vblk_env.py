@@ -85,6 +85,16 @@ def _size(fd: int) -> int:
     return int.from_bytes(buf, "little")
 
 
+def open_excl(path: str) -> int | None:
+    """errno of an exclusive open (what mount and swapon do), None if it worked:
+    whether anyone, such as a vhost-blk device, holds a claim on the block device."""
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_EXCL))
+    except OSError as exc:
+        return exc.errno
+    return None
+
+
 @contextlib.contextmanager
 def open_bdev(kind: str, path: str, flags: int = os.O_RDWR) -> Iterator[Backend]:
     fd = os.open(path, flags | os.O_CLOEXEC)
