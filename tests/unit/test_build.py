@@ -228,6 +228,27 @@ def test_kvm_fragment_comes_last_and_exists() -> None:
     assert "kvm.config" not in [f.name for f in lay.fragments(with_series=True)]
 
 
+def test_module_fragment_overrides_the_built_in_series() -> None:
+    """--vhost-blk-module: vhost-blk, and vhost which only it selects, as modules."""
+    lay = paths.layout()
+    frags = lay.fragments(with_series=True, debug=True, module=True)
+    assert [f.name for f in frags] == ["base.config", "vhost-blk.config",
+                                       "vhost-blk-module.config", "debug.config"]
+    merged = kconfig.load_fragments(frags)
+    assert (merged["CONFIG_VHOST_BLK"], merged["CONFIG_VHOST"]) == ("m", "m")
+    assert merged["CONFIG_MODULES"] == "y" and merged["CONFIG_MODULE_UNLOAD"] == "y"
+    assert "vhost-blk-module.config" not in [f.name for f in lay.fragments(with_series=True)]
+
+
+def test_module_build_needs_the_series_fragments(capsys: pytest.CaptureFixture[str]) -> None:
+    from kseries import cli
+
+    assert cli.main(["build", "--vhost-blk-module", "--no-series"]) == 2
+    err = capsys.readouterr().err
+    assert "--vhost-blk-module needs the series' config fragments" in err
+    assert "Traceback" not in err
+
+
 def test_missing_series_hint_names_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A tree at the pinned base (no drivers/vhost/blk.c) gets one line saying
     the series is not applied and how to apply it; a tree with the series but

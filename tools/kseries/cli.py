@@ -76,12 +76,17 @@ def cmd_build(args: argparse.Namespace) -> int:
     from . import build, tree
     from .progress import Progress
 
+    if args.vhost_blk_module and (args.no_series or args.config):
+        raise UsageError("--vhost-blk-module needs the series' config fragments",
+                         "leave out --no-series and --config")
     lay = _layout(args)
     tree.open_tree(lay.tree, lay.base)
     frags = args.config or lay.fragments(with_series=not args.no_series, debug=not args.no_debug,
-                                         kvm=args.kvm)
+                                         kvm=args.kvm, module=args.vhost_blk_module)
     name = "x86_64-debug" if not args.no_debug else "x86_64"
-    outdir = args.outdir or lay.dev_build(f"{name}-kvm" if args.kvm else name)
+    name += "-kvm" if args.kvm else ""
+    name += "-mod" if args.vhost_blk_module else ""
+    outdir = args.outdir or lay.dev_build(name)
     res = build.build(lay.tree, outdir, frags, Progress())
     print(f"built {res.release} in {res.outdir} ({res.steps} steps, {res.seconds:.0f}s)")
     print(f"boot it: kseries run --outdir {res.outdir} -- COMMAND")
@@ -201,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kvm", action="store_true",
                    help="add kvm.config, for a VM that runs L2 guests (tests/guest/test_l2.py; "
                         "default O=build/dev-x86_64-debug-kvm)")
+    p.add_argument("--vhost-blk-module", action="store_true",
+                   help="build vhost-blk (and vhost) as modules, for "
+                        "tests/guest/test_module.py (default O=build/dev-x86_64-debug-mod)")
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("kunit", help="run KUnit with the tree's kunit.py")

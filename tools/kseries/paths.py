@@ -109,10 +109,13 @@ class Places:
         """A path a pin names relative to the checkout (``[series] patches``)."""
         return (self.root / relative).resolve()
 
-    def fragments(self, with_series: bool, debug: bool = True, kvm: bool = False) -> list[Path]:
+    def fragments(self, with_series: bool, debug: bool = True, kvm: bool = False,
+                  module: bool = False) -> list[Path]:
         names = ["base.config"]
         if with_series:
             names.append("vhost-blk.config")
+            if module:
+                names.append("vhost-blk-module.config")
         if debug:
             names.append("debug.config")
         if kvm:
