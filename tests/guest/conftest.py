@@ -13,6 +13,8 @@ CI runs it: the rate depends on the machine (under TCG, on what else
 runs on the host), a count does not bound the time.  With both, the
 fuzzer stops at whichever comes first.  ``--cfuzz-requests N`` is the
 request budget of test_cfuzz.py, the C fuzzer (default 10000, CI's).
+On a kernel with vhost-blk as a module, ``--module-build DIR`` (its O=
+directory) loads the module first.
 Around the whole session, leaks.py checks
 that every page pinned for I/O was unpinned and that kmemleak finds no
 leak; the summary at the end says what was checked and what was not.
@@ -26,6 +28,7 @@ from pathlib import Path
 
 import leaks
 import pytest
+import vblk_env
 from vblk_env import FUZZ_STATS, REPORT_LINES, FuzzBudget, backend, blk, kmsg, ram, ramblk
 
 from vblk.device import DEVICE_PATH
@@ -47,6 +50,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--test-modules", default=None, metavar="DIR",
                      help="prebuilt test modules for the running kernel (test_release_race.py "
                           "needs DIR/vblk_window.ko; without this option it is skipped)")
+    parser.addoption("--module-build", default=None, metavar="DIR",
+                     help="the O= directory of the running kernel when it has vhost-blk as a "
+                          "module (`kseries build --vhost-blk-module`): its modules are loaded "
+                          "first, and test_module.py unloads and loads them")
     parser.addoption("--cfuzz-requests", type=int, default=CFUZZ_REQUESTS_DEFAULT, metavar="N",
                      help="requests test_cfuzz.py's C fuzzer sends over all its runs "
                           f"(default {CFUZZ_REQUESTS_DEFAULT}; 1000000 for a long run)")
@@ -112,6 +119,12 @@ def _skip_reason() -> str | None:
     if os.geteuid() != 0:
         return "the in-guest tests need root"
     return None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    build = config.getoption("--module-build")
+    if build is not None and os.geteuid() == 0 and not os.path.exists(DEVICE_PATH):
+        vblk_env.load_vhost_blk(Path(build))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

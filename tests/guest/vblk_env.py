@@ -38,6 +38,34 @@ BLKGETSIZE64 = 0x80081272
 BLKFLSBUF = 0x1261
 
 
+# Loaded in this order by load_vhost_blk().
+VHOST_KOS = ("vhost_iotlb", "vhost", "vhost_blk")
+
+
+def load_vhost_blk(build: Path) -> None:
+    """insmod vhost-blk and what it needs from a kernel build directory
+    (O=, built with `kseries build --vhost-blk-module`); a module already
+    loaded or built in (vhost_iotlb, which VDUSE selects) is left alone.
+    Waits for /dev/vhost-blk."""
+    builtin = (build / "modules.builtin").read_text() if (build / "modules.builtin").exists() \
+        else ""
+    for name in VHOST_KOS:
+        if Path(f"/sys/module/{name}/initstate").exists() or f"/{name}.ko\n" in builtin:
+            continue
+        ko = build / "drivers" / "vhost" / f"{name}.ko"
+        if not ko.is_file():
+            raise pytest.UsageError(f"{ko} is missing: give --module-build the O= directory "
+                                    "of `kseries build --vhost-blk-module`")
+        done = subprocess.run(["insmod", str(ko)], capture_output=True, text=True, check=False)
+        if done.returncode:
+            raise AssertionError(f"insmod {ko}: {done.stderr.strip()}")
+    for _ in range(200):
+        if os.path.exists("/dev/vhost-blk"):
+            return
+        time.sleep(0.05)
+    raise AssertionError("vhost_blk loaded but /dev/vhost-blk did not appear in 10 s")
+
+
 # -- backends -------------------------------------------------------------------------
 
 

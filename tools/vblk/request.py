@@ -459,6 +459,10 @@ class BlkQueue:
             n += 1
         return n
 
+    def reap(self) -> int:
+        """Collect what the device has completed, without waiting; how many."""
+        return self._complete()
+
     def vq_error(self) -> bool:
         """Whether the error eventfd fired (consumes the event)."""
         try:
