@@ -4,11 +4,12 @@ Not part of CI's in-guest boot (test_cfuzz.py is, with its short budget);
 run it on its own, e.g. for the million-request run of issue 17::
 
   PYTHONPATH=tools .venv/bin/python -m vblk.cfuzz
-  .venv/bin/kseries run --timeout 7200 -- 'PYTHONPATH=tools .venv/bin/python -m pytest -q \
+  .venv/bin/kseries run --timeout 7500 -- 'PYTHONPATH=tools .venv/bin/python -m pytest -q \
       -p no:cacheprovider --color=no tests/guest/test_cfuzz_long.py --cfuzz-requests 1000000'
 
 The backend is brd without discard, the fastest of the probe's
-configurations (Documentation/in-guest-tests.md).
+configurations (Documentation/in-guest-tests.md): alone on the host it
+ran the million requests in 16.4 minutes, 1,016/s.
 Every completion is checked as in test_cfuzz.py (oracle, shadow, poison);
 the session's leak checks (conftest.py) and the boot's splat scan apply.
 The summary line has the rate and where the time went.
