@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -317,6 +318,33 @@ def test_exit_after_init_or_with_an_error_is_not_a_reset() -> None:
         "L2: up 3.2 s, 6.1", "L2: done failed=0", None]
     # QEMU failing (exit 1) before init is the caller's failure, not a reset.
     assert _console("echo 'qemu: no such device'; exit 1") == ["qemu: no such device", None]
+
+
+def test_threads_shows_which_one_spins_and_where_each_waits() -> None:
+    busy = subprocess.Popen([sys.executable, "-c", "import time\nwhile True: pass"])
+    try:
+        time.sleep(0.5)
+        text = guest.threads(busy.pid, sample=1.0)
+    finally:
+        busy.kill()
+        busy.wait()
+    head = text.splitlines()[0]
+    name, _, rest = head.partition(": ")
+    assert name == f"{busy.pid} python3" or name.startswith(f"{busy.pid} python")
+    assert float(rest.split(" s CPU")[0]) > 0.3, head
+    assert "R (running)" in rest
+    assert guest.threads(busy.pid, sample=0) == f"(process {busy.pid} has no threads left)"
+
+
+def test_a_timeout_shows_qemus_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(guest, "THREAD_SAMPLE", 0.2)
+    with guest.start(["sh", "-c", "echo 'L2: up 1 s'; sleep 30"]) as run:
+        assert run.next_line(time.monotonic() + 30) == "L2: up 1 s"
+        with pytest.raises(guest.GuestTimeout) as exc:
+            run.next_line(time.monotonic() + 0.5)
+    text = str(exc.value)
+    assert "the L2 guest timed out" in text and "L2: up 1 s" in text
+    assert f"{run.proc.pid} sh: 0.00 s CPU, S (sleeping)" in text
 
 
 def test_retry_on_reset_boots_once_more_and_says_so() -> None:

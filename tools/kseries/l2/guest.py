@@ -112,6 +112,46 @@ def command(img: Images, append: str, devices: list[str], cpus: int = 2,
     return cmd
 
 
+# How long threads() watches a process's threads use CPU.
+THREAD_SAMPLE = 5.0
+
+
+def _cpu_ticks(task: Path) -> int:
+    # /proc/PID/task/TID/stat: utime and stime are fields 14 and 15,
+    # counted after the ")" that ends the command name.
+    fields = task.joinpath("stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def threads(pid: int, sample: float = THREAD_SAMPLE) -> str:
+    """One paragraph per thread of ``pid``: its name, the CPU it used over
+    ``sample`` seconds, its state and its kernel stack (for a timeout: a
+    vCPU thread spinning, a vhost worker blocked, or everything idle)."""
+    tasks = sorted(Path(f"/proc/{pid}/task").glob("*"), key=lambda t: int(t.name))
+    before: dict[Path, int] = {}
+    for task in tasks:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            before[task] = _cpu_ticks(task)
+    time.sleep(sample)
+    hz = os.sysconf("SC_CLK_TCK")
+    out = []
+    for task in tasks:
+        try:
+            comm = task.joinpath("comm").read_text().strip()
+            state = next((line.split(":", 1)[1].strip()
+                          for line in task.joinpath("status").read_text().splitlines()
+                          if line.startswith("State:")), "?")
+            used = (_cpu_ticks(task) - before[task]) / hz if task in before else 0.0
+        except (OSError, ValueError, IndexError):
+            continue
+        try:
+            stack = task.joinpath("stack").read_text().rstrip()
+        except OSError as exc:
+            stack = f"(no stack: {exc.strerror})"
+        out.append(f"{task.name} {comm}: {used:.2f} s CPU, {state}\n{stack}")
+    return "\n".join(out) or f"(process {pid} has no threads left)"
+
+
 @dataclass
 class L2Run:
     """One QEMU process and what its L2 guest printed."""
@@ -134,7 +174,9 @@ class L2Run:
         try:
             line = self.lines.get(timeout=max(left, 0.001))
         except queue.Empty:
-            raise GuestTimeout(f"the L2 guest timed out\n{self.tail()}") from None
+            raise GuestTimeout(f"the L2 guest timed out\n{self.tail()}\n"
+                               f"QEMU's threads in L1 (CPU in {THREAD_SAMPLE:.0f} s, state, "
+                               f"kernel stack):\n{threads(self.proc.pid, THREAD_SAMPLE)}") from None
         if line is None:
             if not self.reached_init() and self.proc.wait(timeout=60) == 0:
                 raise GuestReset(f"the L2 guest reset before its init ran, "
