@@ -331,8 +331,8 @@ def test_threads_shows_which_one_spins_and_where_each_waits() -> None:
     head = text.splitlines()[0]
     name, _, rest = head.partition(": ")
     assert name == f"{busy.pid} python3" or name.startswith(f"{busy.pid} python")
-    assert float(rest.split(" s CPU")[0]) > 0.3, head
-    assert "R (running)" in rest
+    assert float(rest.split(" s CPU")[0]) > 0.05, head
+    assert rest.endswith("R (running)")
     assert guest.threads(busy.pid, sample=0) == f"(process {busy.pid} has no threads left)"
 
 
