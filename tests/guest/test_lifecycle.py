@@ -17,17 +17,6 @@ from vblk.device import VhostBlk, VhostError
 from vblk.vring import RawDesc
 
 
-def _flood(b_q: rq.BlkQueue, n: int, size: int = 64 << 10) -> list[rq.Pending]:
-    """Queue up to ``n`` writes without waiting for them."""
-    out = []
-    for i in range(n):
-        if b_q.ring_free < 3:
-            break
-        out.append(b_q.submit(rq.write(i * (size // 512), os.urandom(size)), kick=False))
-    b_q.kick()
-    return out
-
-
 def test_set_backend_errors(ram: Backend) -> None:
     with start(None) as b:
         with tempfile.TemporaryFile() as fh:
@@ -74,7 +63,7 @@ def test_requests_queued_before_backend_are_served(ram: Backend) -> None:
 
 def test_stop_backend_with_requests_in_flight(ram: Backend) -> None:
     with start(ram) as b:
-        pending = _flood(b.q, 40)
+        pending = rq.flood(b.q, 40)
         bounded(lambda: b.dev.set_backend(-1))
         # Whatever was taken completed; the rest waits for the next backend.
         b.dev.set_backend(ram.fd)
@@ -86,7 +75,7 @@ def test_stop_backend_with_requests_in_flight(ram: Backend) -> None:
 def test_swap_backends_under_load() -> None:
     with brd(0) as a, brd(3) as c, start(a, ring_size=256) as b:
         for rnd in range(6):
-            pending = _flood(b.q, 60, 16 << 10)
+            pending = rq.flood(b.q, 60, 16 << 10)
             bounded(lambda be=(c if rnd % 2 == 0 else a): b.dev.set_backend(be.fd))
             done = b.q.wait(pending, timeout=60)
             assert all(x.ok for x in done)
@@ -97,7 +86,7 @@ def test_close_with_requests_in_flight(ram: Backend) -> None:
     for _ in range(5):
         b_ctx = start(ram, ring_size=256)
         b = b_ctx.__enter__()
-        _flood(b.q, 80, 128 << 10)
+        rq.flood(b.q, 80, 128 << 10)
         seconds = bounded(lambda ctx=b_ctx: ctx.__exit__(None, None, None))
         assert seconds < 60
     with start(ram) as b:
@@ -106,7 +95,7 @@ def test_close_with_requests_in_flight(ram: Backend) -> None:
 
 def test_reset_owner_with_requests_in_flight(ram: Backend) -> None:
     with start(ram) as b:
-        _flood(b.q, 40)
+        rq.flood(b.q, 40)
         bounded(b.dev.reset_owner)
         with pytest.raises(VhostError):
             b.dev.get_config()  # the backend is gone

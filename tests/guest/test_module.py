@@ -34,7 +34,6 @@ CI's), the tests are skipped with the reason.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno
 import os
@@ -50,8 +49,9 @@ from pathlib import Path
 
 import pytest
 from leaks import pins_held
-from vblk_env import Backend, dm_delay, kmsg, load_vhost_blk, null_blk, open_excl
+from vblk_env import Backend, dm_delay, kmsg, load_vhost_blk, null_blk, open_excl, start
 
+from kseries.l2 import guest
 from vblk import request as rq
 from vblk import uapi
 from vblk.device import VhostBlk
@@ -130,13 +130,7 @@ class Device:
         self.dev = VhostBlk(mem=self.mem)
         vqs = self.dev.start(backend.fd, ring_size=128)
         self.q = rq.BlkQueue(vqs[0], self.mem)
-        self.pending: list[rq.Pending] = []
-        for i in range(n):
-            if self.q.ring_free < 3:
-                break
-            data = os.urandom(size)
-            self.pending.append(self.q.submit(rq.write(i * (size // 512), data), kick=False))
-        self.q.kick()
+        self.pending = rq.flood(self.q, n, size)
 
     def release_file(self) -> None:
         """close() of the device's file only: the memory stays mapped."""
@@ -172,14 +166,9 @@ def check_after_unload(base: int, backend: Backend, what: str) -> None:
 
 
 def serves(backend: Backend) -> None:
-    with VhostBlk() as dev:
-        vqs = dev.start(backend.fd)
-        q = rq.BlkQueue(vqs[0], dev.mem)
-        data = os.urandom(4096)
-        c = q.run(rq.write(8, data), timeout=30)
-        assert (c.status, c.used_len) == (uapi.VIRTIO_BLK_S_OK, 1)
-        c = q.run(rq.read(8, 4096), timeout=30)
-        assert (c.status, c.data) == (uapi.VIRTIO_BLK_S_OK, data)
+    """A device on ``backend`` writes and reads back (after a reload)."""
+    with start(backend) as b:
+        b.still_serves(8)
 
 
 def test_unload_refused_while_open(build: Path, slow: Backend) -> None:
@@ -241,31 +230,14 @@ def test_unload_races_the_last_close(build: Path, slow: Backend, round_: int) ->
 # The owner of test_unload_races_sigkill_of_the_owner: a device on the
 # backend (the fd in argv[1]) with writes held in dm-delay, then it waits to be killed.
 OWNER = """
-import os, sys, time
+import sys, time
 from vblk import request as rq
 from vblk.device import VhostBlk
 dev = VhostBlk(mem_size=16 << 20)
-q = rq.BlkQueue(dev.start(int(sys.argv[1]), ring_size=128)[0], dev.mem)
-for i in range(48):
-    if q.ring_free < 3:
-        break
-    q.submit(rq.write(i * 128, os.urandom(64 << 10)), kick=False)
-q.kick()
+rq.flood(rq.BlkQueue(dev.start(int(sys.argv[1]), ring_size=128)[0], dev.mem), 48)
 print("ready", flush=True)
 time.sleep(3600)
 """
-
-
-def _stacks(pid: int) -> str:
-    """Where a process's tasks are, for a failure message."""
-    out = []
-    for task in sorted(Path(f"/proc/{pid}/task").glob("*")):
-        with contextlib.suppress(OSError):
-            comm = (task / "comm").read_text().strip()
-            state = next(line for line in (task / "status").read_text().splitlines()
-                         if line.startswith("State:"))
-            out.append(f"{task.name} {comm} {state}\n{(task / 'stack').read_text()}")
-    return "\n".join(out)
 
 
 def test_unload_races_sigkill_of_the_owner(build: Path, slow: Backend) -> None:
@@ -279,8 +251,8 @@ def test_unload_races_sigkill_of_the_owner(build: Path, slow: Backend) -> None:
     try:
         ready, _, _ = select.select([owner.stdout], [], [], 120)
         line = owner.stdout.readline() if ready else ""
-        assert line == "ready\n", \
-            f"the owner did not set its device up in 120 s ({line!r}):\n{_stacks(owner.pid)}"
+        assert line == "ready\n", (f"the owner did not set its device up in 120 s "
+                                   f"({line!r}):\n{guest.threads(owner.pid, sample=0)}")
         wait_pinned(base, "before the kill")
         owner.kill()
         waited = unload_when_free("racing SIGKILL")

@@ -27,7 +27,7 @@ import pytest
 
 from vblk import request as rq
 from vblk import uapi
-from vblk.device import VhostBlk
+from vblk.device import DEVICE_PATH, VhostBlk
 
 NULLB = Path("/sys/kernel/config/nullb")
 LOOP_CTL_GET_FREE = 0x4C82
@@ -60,10 +60,10 @@ def load_vhost_blk(build: Path) -> None:
         if done.returncode:
             raise AssertionError(f"insmod {ko}: {done.stderr.strip()}")
     for _ in range(200):
-        if os.path.exists("/dev/vhost-blk"):
+        if os.path.exists(DEVICE_PATH):
             return
         time.sleep(0.05)
-    raise AssertionError("vhost_blk loaded but /dev/vhost-blk did not appear in 10 s")
+    raise AssertionError(f"vhost_blk loaded but {DEVICE_PATH} did not appear in 10 s")
 
 
 # -- backends -------------------------------------------------------------------------

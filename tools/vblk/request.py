@@ -531,3 +531,15 @@ class BlkQueue:
             for addr in pending.addrs:
                 self.mem.free(addr)
         self._inflight.clear()
+
+
+def flood(q: BlkQueue, n: int, size: int = 64 << 10) -> list[Pending]:
+    """Queue up to ``n`` writes of ``size`` bytes at consecutive sectors (as
+    many as the ring takes) and kick once, without waiting for them."""
+    out = []
+    for i in range(n):
+        if q.ring_free < 3:
+            break
+        out.append(q.submit(write(i * (size // 512), os.urandom(size)), kick=False))
+    q.kick()
+    return out
