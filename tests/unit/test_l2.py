@@ -345,6 +345,8 @@ def test_a_timeout_shows_qemus_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     text = str(exc.value)
     assert "the L2 guest timed out" in text and "L2: up 1 s" in text
     assert f"{run.proc.pid} sh: 0.00 s CPU, S (sleeping)" in text
+    # The fake QEMU has no QMP socket: the report says so in one line.
+    assert f"QEMU's virtqueues and vCPUs:\n(QMP at {run.qmp_socket}: " in text
 
 
 def test_retry_on_reset_boots_once_more_and_says_so() -> None:

@@ -13,12 +13,15 @@ import os
 import queue
 import struct
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+
+from kseries.l2 import qmp
 
 T = TypeVar("T")
 
@@ -157,6 +160,7 @@ class L2Run:
     """One QEMU process and what its L2 guest printed."""
 
     proc: subprocess.Popen[str]
+    qmp_socket: str | None = None
     lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
     console: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
@@ -175,6 +179,7 @@ class L2Run:
             line = self.lines.get(timeout=max(left, 0.001))
         except queue.Empty:
             raise GuestTimeout(f"the L2 guest timed out\n{self.tail()}\n"
+                               f"{self.state()}\n"
                                f"QEMU's threads in L1 (CPU in {THREAD_SAMPLE:.0f} s, state, "
                                f"kernel stack):\n{threads(self.proc.pid, THREAD_SAMPLE)}") from None
         if line is None:
@@ -188,6 +193,12 @@ class L2Run:
                 self.proc.kill()
                 raise GuestTimeout(f"the L2 kernel panicked\n{self.tail()}")
         return line
+
+    def state(self) -> str:
+        """QEMU's view of the virtqueues and vCPUs (kseries.l2.qmp)."""
+        if self.qmp_socket is None:
+            return "(no QMP socket)"
+        return f"QEMU's virtqueues and vCPUs:\n{qmp.report(self.qmp_socket)}"
 
     def reached_init(self) -> bool:
         return any("L2: up " in line for line in self.console)
@@ -229,11 +240,15 @@ def vhost_workers(pid: int) -> list[str]:
 
 @contextlib.contextmanager
 def start(cmd: list[str]) -> Iterator[L2Run]:
-    """QEMU running ``cmd``; killed on the way out if still running, and its
-    vhost workers must be gone within 30 s of its exit."""
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, errors="replace")
-    run = L2Run(proc)
+    """QEMU running ``cmd`` with a QMP socket for the timeout report; killed
+    on the way out if still running, and its vhost workers must be gone
+    within 30 s of its exit."""
+    tmp = tempfile.TemporaryDirectory(prefix="kseries-l2-")
+    sock = os.path.join(tmp.name, "qmp")
+    proc = subprocess.Popen([*cmd, *qmp.option(sock)], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            errors="replace")
+    run = L2Run(proc, sock)
     threading.Thread(target=run.read, daemon=True).start()
     try:
         yield run
@@ -244,6 +259,7 @@ def start(cmd: list[str]) -> Iterator[L2Run]:
         deadline = time.monotonic() + 30
         while vhost_workers(proc.pid) and time.monotonic() < deadline:
             time.sleep(0.2)
+        tmp.cleanup()
         left = vhost_workers(proc.pid)
         if left:
             raise AssertionError(f"vhost workers {left} of QEMU {proc.pid} outlive it")
