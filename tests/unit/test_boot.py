@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import threading
@@ -199,6 +200,13 @@ def test_result_splat_comes_first() -> None:
         res.raise_for_failure()
     assert err.value.message == ("kernel warning splat in the guest (2 in all): "
                                  "WARNING: CPU: 0 PID: 1 at x.c:1 f | Modules linked in:")
+
+
+def test_vng_command_gives_qemu_a_qmp_socket(tmp_path: Path) -> None:
+    cmd = boot.vng_command(GuestSpec(outdir=tmp_path), "x", kvm=False,
+                           qmp_socket="/tmp/k/qmp")
+    assert cmd[cmd.index("--qemu-opt=-qmp") + 1] == (
+        "--qemu-opt=unix:/tmp/k/qmp,server=on,wait=off")
 
 
 def test_result_timeout() -> None:
@@ -489,6 +497,31 @@ def test_run_timeout(tmp_path: Path) -> None:
     with pytest.raises(KseriesError, match="did not finish"):
         res.raise_for_failure()
     assert_guest_gone(pidfile, "the timeout", seconds=2)
+
+
+# The fake vng starts Debian's QEMU, paused, with the QMP options it was given.
+WITH_QEMU = """\
+cat "$here/prelude.log"
+set -- $(sed -n 's/^--qemu-opt=//p' "$0.args")
+qemu-system-x86_64 -accel tcg -machine q35 -smp 2 -display none -S "$@" &
+sh -c "$script"
+"""
+
+
+@pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None,
+                    reason="no qemu-system-x86_64 (apt install qemu-system-x86)")
+def test_run_timeout_reports_the_vcpus_and_asks_for_sysrq(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(boot, "SYSRQ_WAIT", 0.1)
+    res, _ = run(tmp_path, "echo started; sleep 60", body=WITH_QEMU, timeout=5)
+    assert res.timed_out
+    report = res.notes[0].splitlines()
+    assert report[:2] == ["the guest's vCPUs at the timeout:", "run state: prelaunch"], report
+    assert [line.split(":")[0] for line in report[2:4]] == ["  cpu 0", "  cpu 1"], report
+    # send-key was accepted for both keys, or the report would be an error line.
+    assert report[4] == "(SysRq l and w sent: their output, if any, ends the console log)"
+    with pytest.raises(KseriesError, match="cpu 0: IP 0000fff0, running"):
+        res.raise_for_failure()
 
 
 def test_run_without_kernel_image(tmp_path: Path) -> None:

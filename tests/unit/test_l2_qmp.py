@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from kseries.l2 import qmp
+from kseries.qmp import cpu_line
 
 
 def test_a_request_not_taken_is_a_kick_the_device_did_not_see() -> None:
@@ -60,12 +61,12 @@ LAPIC = (
 
 
 def test_a_vcpu_line_has_ip_halt_and_pending_vectors() -> None:
-    assert qmp.cpu_line(0, REGISTERS, LAPIC) == (
+    assert cpu_line(0, REGISTERS, LAPIC) == (
         "  cpu 0: IP ffffffff81c2d1ef, halted; IRR 34 236, ISR (none)")
 
 
 def test_a_vcpu_line_survives_output_it_does_not_know() -> None:
-    assert qmp.cpu_line(3, "no registers", "local apic state not available") == (
+    assert cpu_line(3, "no registers", "local apic state not available") == (
         "  cpu 3: IP ?, running; IRR ?, ISR ?")
 
 

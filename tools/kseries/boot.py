@@ -10,6 +10,7 @@ is retried once, and the result records that it was.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import os
@@ -17,12 +18,16 @@ import re
 import shlex
 import signal
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qemu.qmp import QMPClient
+
+from . import qmp
 from . import splat as splat_mod
 from .build import make_env
 from .errors import InfraError, KseriesError, UsageError
@@ -59,7 +64,8 @@ class BootResult:
                 f"console log: {self.console_log}")
         if self.timed_out:
             raise KseriesError(f"the guest did not finish `{self.command}` in time",
-                               f"console log: {self.console_log}")
+                               f"console log: {self.console_log}"
+                               + "".join(f"\n{n}" for n in self.notes))
         if self.returncode != 0:
             tail = " | ".join(self.output.strip().splitlines()[-3:])
             raise KseriesError(f"`{self.command}` exited {self.returncode} in the guest: {tail}",
@@ -156,9 +162,12 @@ GUEST_APPEND = f"no5lvl {ROOTFLAGS}"
 # resets (apic_sw_disabled, apic_hw_disabled), and the third L2 boot of
 # the first run oopsed in apic_has_pending_timer().  With thread=single
 # one host thread runs the vCPUs in turn and sees every write.
-def vng_command(spec: GuestSpec, script: str, kvm: bool) -> list[str]:
+def vng_command(spec: GuestSpec, script: str, kvm: bool,
+                qmp_socket: str | None = None) -> list[str]:
     cmd = [spec.vng, "--verbose", "--cpus", str(spec.cpus), "--memory", spec.memory,
            "--run", str(spec.outdir / "arch" / "x86" / "boot" / "bzImage")]
+    if qmp_socket:
+        cmd += [f"--qemu-opt={opt}" for opt in qmp.option(qmp_socket)]
     append = f"{GUEST_APPEND} {spec.append}".strip()
     if not kvm:
         cmd.append("--disable-kvm")
@@ -191,6 +200,23 @@ def parse_output(console: str, nonce: str) -> tuple[str, int | None]:
     return output.removesuffix("\n"), int(end.group(1))
 
 
+# How long the guest gets to print each SysRq report at a timeout.
+SYSRQ_WAIT = 15.0
+
+
+def timeout_report(sock: str) -> str:
+    """What the guest's vCPUs do, from QEMU, at a timeout; then SysRq l
+    (every CPU's backtrace) and w (blocked tasks) for the console."""
+    async def body(client: QMPClient) -> list[str]:
+        lines = await qmp.vcpus(client)
+        for key in ("l", "w"):
+            await qmp.sysrq(client, key)
+            await asyncio.sleep(SYSRQ_WAIT)
+        return [*lines, "(SysRq l and w sent: their output, if any, ends the console log)"]
+
+    return "the guest's vCPUs at the timeout:\n" + qmp.report(sock, body)
+
+
 # How long QEMU may take to power off once the command has finished.
 POWEROFF_GRACE = 60.0
 # How long a splat printed during boot may take to reach the log whole
@@ -207,8 +233,15 @@ def _run_once(spec: GuestSpec, command: str, log: Path, kvm: bool,
     command starts ends the attempt at once instead of after the command,
     which for the in-guest suite is ten minutes.
     """
+    with tempfile.TemporaryDirectory(prefix="kseries-boot-") as tmp:
+        return _run_qemu(spec, command, log, kvm, stop_at_boot_splat,
+                         os.path.join(tmp, "qmp"))
+
+
+def _run_qemu(spec: GuestSpec, command: str, log: Path, kvm: bool, stop_at_boot_splat: bool,
+              sock: str) -> tuple[str, int | None, bool, int, str]:
     nonce = uuid.uuid4().hex[:12]
-    cmd = vng_command(spec, _wrap(command, nonce), kvm)
+    cmd = vng_command(spec, _wrap(command, nonce), kvm, qmp_socket=sock)
     env = make_env()
     timed_out = False
     note = ""
@@ -250,6 +283,7 @@ def _run_once(spec: GuestSpec, command: str, log: Path, kvm: bool,
                     note = f"QEMU did not exit {POWEROFF_GRACE:.0f}s after the command finished"
                 elif now - start > spec.timeout:
                     timed_out = True
+                    note = timeout_report(sock)
                 else:
                     continue
                 os.killpg(proc.pid, signal.SIGKILL)

@@ -17,20 +17,14 @@ answer, and the report says so.
 
 from __future__ import annotations
 
-import asyncio
-import re
 from dataclasses import dataclass
-from typing import Any
 
 from qemu.qmp import QMPClient
 
-# How long to wait for QEMU's greeting and for each answer.
-TIMEOUT = 10.0
+from kseries import qmp
+from kseries.qmp import option
 
-
-def option(sock: str) -> list[str]:
-    """The QEMU options for a QMP socket that report() can connect to."""
-    return ["-qmp", f"unix:{sock},server=on,wait=off"]
+__all__ = ["Queue", "describe", "option", "report"]
 
 
 @dataclass(frozen=True)
@@ -63,69 +57,38 @@ def describe(vq: int, q: Queue) -> str:
             f"{q.verdict()}")
 
 
-_HLT = re.compile(r"\bHLT=(\d)")
-_IP = re.compile(r"\b[RE]IP=([0-9a-f]+)")
-_APIC = re.compile(r"^(IRR|ISR)\s+(.*)$", re.M)
-
-
-def cpu_line(index: int, registers: str, lapic: str) -> str:
-    """One line per vCPU from HMP's `info registers` and `info lapic`."""
-    ip = _IP.search(registers)
-    hlt = _HLT.search(registers)
-    apic = {m.group(1): m.group(2).strip() or "(none)" for m in _APIC.finditer(lapic)}
-    return (f"  cpu {index}: IP {ip.group(1) if ip else '?'}, "
-            f"{'halted' if hlt and hlt.group(1) == '1' else 'running'}; "
-            f"IRR {apic.get('IRR', '?')}, ISR {apic.get('ISR', '?')}")
-
-
-async def _ask(qmp: QMPClient, cmd: str, **args: Any) -> Any:
-    return await asyncio.wait_for(qmp.execute(cmd, args), TIMEOUT)
-
-
-async def _queue(qmp: QMPClient, path: str, vq: int) -> Queue:
-    element = await _ask(qmp, "x-query-virtio-queue-element", path=path, queue=vq)
-    status = await _ask(qmp, "x-query-virtio-queue-status", path=path, queue=vq)
+async def _queue(client: QMPClient, path: str, vq: int) -> Queue:
+    element = await qmp.ask(client, "x-query-virtio-queue-element", path=path, queue=vq)
+    status = await qmp.ask(client, "x-query-virtio-queue-status", path=path, queue=vq)
     signalled = status["signalled-used"] if status.get("signalled-used-valid") else None
     return Queue(avail=element["avail"]["idx"], taken=status.get("last-avail-idx"),
                  used=element["used"]["idx"], signalled=signalled)
 
 
-async def _report(sock: str) -> list[str]:
-    qmp = QMPClient("l2")
-    await asyncio.wait_for(qmp.connect(sock), TIMEOUT)
-    try:
-        out = [f"run state: {(await _ask(qmp, 'query-status'))['status']}"]
-        for dev in await _ask(qmp, "x-query-virtio"):
-            status = await _ask(qmp, "x-query-virtio-status", path=dev["path"])
-            # "VIRTIO_CONFIG_S_DRIVER_OK: Driver setup and ready" -> "DRIVER_OK"
-            states = [s.split(":")[0].removeprefix("VIRTIO_CONFIG_S_")
-                      for s in status["status"]["statuses"]]
-            out.append(f"{dev['name']} ({dev['path']}): status {','.join(states) or '0'}, "
-                       f"isr {status['isr']:#x}, vhost started {status['vhost-started']}")
-            if "DRIVER_OK" not in states:
-                continue
-            for vq in range(status["num-vqs"]):
-                try:
-                    out.append(describe(vq, await _queue(qmp, dev["path"], vq)))
-                except Exception as exc:  # a report, not a check
-                    out.append(f"  queue {vq}: {exc}")
-        for cpu in await _ask(qmp, "query-cpus-fast"):
-            i = cpu["cpu-index"]
-            regs = await _ask(qmp, "human-monitor-command",
-                              **{"command-line": "info registers", "cpu-index": i})
-            lapic = await _ask(qmp, "human-monitor-command",
-                               **{"command-line": "info lapic", "cpu-index": i})
-            out.append(cpu_line(i, regs, lapic))
-        return out
-    finally:
-        await qmp.disconnect()
+async def _virtio(client: QMPClient) -> list[str]:
+    out = []
+    for dev in await qmp.ask(client, "x-query-virtio"):
+        status = await qmp.ask(client, "x-query-virtio-status", path=dev["path"])
+        # "VIRTIO_CONFIG_S_DRIVER_OK: Driver setup and ready" -> "DRIVER_OK"
+        states = [s.split(":")[0].removeprefix("VIRTIO_CONFIG_S_")
+                  for s in status["status"]["statuses"]]
+        out.append(f"{dev['name']} ({dev['path']}): status {','.join(states) or '0'}, "
+                   f"isr {status['isr']:#x}, vhost started {status['vhost-started']}")
+        if "DRIVER_OK" not in states:
+            continue
+        for vq in range(status["num-vqs"]):
+            try:
+                out.append(describe(vq, await _queue(client, dev["path"], vq)))
+            except Exception as exc:  # a report, not a check
+                out.append(f"  queue {vq}: {exc}")
+    return out
+
+
+async def _everything(client: QMPClient) -> list[str]:
+    cpus = await qmp.vcpus(client)
+    return [cpus[0], *await _virtio(client), *cpus[1:]]
 
 
 def report(sock: str) -> str:
     """The virtqueues and vCPUs of the QEMU listening on ``sock``, as text."""
-    try:
-        return "\n".join(asyncio.run(_report(sock)))
-    except TimeoutError:
-        return f"(QMP at {sock}: no answer in {TIMEOUT:.0f} s: QEMU's main loop is stuck)"
-    except Exception as exc:  # a report on the way to a failure
-        return f"(QMP at {sock}: {type(exc).__name__}: {exc})"
+    return qmp.report(sock, _everything)
