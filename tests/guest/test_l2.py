@@ -46,7 +46,6 @@ from kseries.qemu.build import binaries
 SERIAL, RO_SERIAL = "vblk-l2", "vblk-l2-ro"
 QUEUES = 2
 PATTERN_OFF, MARKER_OFF = 1 << 20, 8 << 20
-BOOT_TIMEOUT = 900.0
 LINE = re.compile(r"L2: (ok|FAIL|done|up|rebooting|load running)\b ?(.*)")
 # Written by l2-guest/init, checked here: 32768 lines of 32 bytes.
 PATTERN = b"".join(b"vhost-blk L2 pattern %010d\n" % i for i in range(32768))
@@ -123,7 +122,7 @@ def test_l2_guest(images: Images, kind: str) -> None:
         dones: list[str] = []
         ups: list[float] = []
         with _qemu(images, disks, append, reboot=True) as run:
-            deadline = time.monotonic() + BOOT_TIMEOUT
+            deadline = time.monotonic() + guest.BOOT_ALLOWANCE
             while (line := run.next_line(deadline)) is not None:
                 m = LINE.search(line)
                 if not m:
@@ -174,7 +173,7 @@ def test_l2_stop_with_io_in_flight(images: Images, kind: str, sig: signal.Signal
             with _qemu(images, disks, f"l2.serial={SERIAL} l2.queues={QUEUES} l2.mode=load",
                        reboot=False, quiet=False) as run:
                 try:
-                    deadline = time.monotonic() + BOOT_TIMEOUT
+                    deadline = time.monotonic() + guest.BOOT_ALLOWANCE
                     while (line := run.next_line(deadline)) is not None:
                         assert "L2: FAIL" not in line, run.tail()
                         if "L2: load running" in line:

@@ -375,3 +375,17 @@ def test_the_last_reset_fails() -> None:
     with pytest.raises(guest.GuestReset, match="reset again"):
         guest.retry_on_reset(once, notes.append, attempts=3)
     assert len(calls) == 3 and notes[-1].endswith("boot 3 of 3")
+
+
+def test_each_bench_step_gets_longer_than_the_guests_own_fio_timeout() -> None:
+    # l2-guest/init bounds each fio run with timeout(1); the harness must
+    # wait longer, so a slow fio shows as the guest's "L2: FAIL bench ..."
+    # and not as a harness timeout.
+    init = (Path(__file__).resolve().parents[2] / "l2-guest" / "init").read_text()
+    assert 'echo "L2: up $(cut' in init and 'echo "L2: bench start $rw $qd' in init
+    assert "timeout $((runtime * 10 + 120)) $FIO" in init
+    for runtime in (1, 5, 30):
+        step = bench_l2.allowance(f"L2: bench start randread 32 @{runtime}s", runtime)
+        assert step is not None and step > runtime * 10 + 120
+    assert bench_l2.allowance("L2: up 81.2 s, 6.1.0-41-amd64", 5) == 300.0
+    assert bench_l2.allowance("L2: bench randread 1 86 11000", 5) is None

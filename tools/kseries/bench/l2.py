@@ -83,6 +83,18 @@ def _qemu_args(backend: str, dev: str, queues: int) -> tuple[list[str], list[str
     return ([], [f"vhost-blk-pci,path={dev},num-queues={queues},worker-per-virtqueue=on"])
 
 
+def allowance(line: str, runtime: int) -> float | None:
+    """Seconds the L2 guest gets, from this console line, to print the
+    next step's line; None when the line starts no step."""
+    if "L2: up " in line:
+        # Find the disk and read its reboot-marker block.
+        return 300.0
+    if "L2: bench start " in line:
+        # The guest's init gives fio timeout(1) of runtime * 10 + 120 s.
+        return runtime * 10 + 120 + 60.0
+    return None
+
+
 def run_backend(img: guest.Images, qsd: Path, backend: str, dev: str, queues: int,
                 runtime: int, iodepths: list[int]) -> list[Point]:
     extra, devices = _qemu_args(backend, dev, queues)
@@ -96,10 +108,13 @@ def run_backend(img: guest.Images, qsd: Path, backend: str, dev: str, queues: in
         if backend == "vhost-user-blk":
             stack.enter_context(storage_daemon(dev, queues, str(qsd)))
         run = stack.enter_context(guest.start(cmd))
-        # An L2 boot takes 3-4 minutes here; a fio run about runtime + 15 s.
-        deadline = time.monotonic() + 600 + 2 * len(iodepths) * (runtime + 60)
+        # A deadline over the whole run would have to allow the slowest
+        # boot plus every fio run; one a step catches a stall sooner.
+        deadline = time.monotonic() + guest.BOOT_ALLOWANCE
         stack.callback(run.save, f"bench-{backend.replace(' ', '-')}")
         while (line := run.next_line(deadline)) is not None:
+            if (step := allowance(line, runtime)) is not None:
+                deadline = time.monotonic() + step
             if m := BENCH.search(line):
                 rw, qd, iops, lat = m.groups()
                 points.append(Point(backend, rw, int(qd), float(iops), float(lat)))

@@ -115,6 +115,11 @@ def command(img: Images, append: str, devices: list[str], cpus: int = 2,
     return cmd
 
 
+# How long an L2 guest may take from QEMU's start to "L2: up": 81 s to
+# about 780 s in the runs so far (Debian's kernel under nested SVM on
+# TCG; the slowest while the host's cores were shared with other work).
+BOOT_ALLOWANCE = 1500.0
+
 # How long threads() watches a process's threads use CPU.
 THREAD_SAMPLE = 5.0
 
