@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 import sys
@@ -267,8 +268,8 @@ def test_guest_command_boots_the_l2_kernel_under_kvm() -> None:
 
 
 def test_bench_backends_share_one_device() -> None:
-    for backend in bench_l2.BACKENDS:
-        extra, devices = bench_l2._qemu_args(backend, "/dev/nullb0", 2)
+    for i, backend in enumerate(bench_l2.BACKENDS):
+        extra, devices = bench_l2._qemu_args(backend, "/dev/nullb0", 2, i)
         text = " ".join(extra + devices)
         if backend == "vhost-user-blk":
             assert "vhost-user-blk-pci" in text and bench_l2.SOCKET in text
@@ -276,10 +277,27 @@ def test_bench_backends_share_one_device() -> None:
         else:
             assert "/dev/nullb0" in text
         assert "num-queues" in text
-    _, mapped = bench_l2._qemu_args("virtio-blk vq-mapping", "/dev/nullb0", 2)
-    assert '"iothread-vq-mapping":[{"iothread":"io0"},{"iothread":"io1"}]' in mapped[0]
-    extra, _ = bench_l2._qemu_args("virtio-blk", "/dev/nullb0", 1)
+    _, mapped = bench_l2._qemu_args("virtio-blk vq-mapping", "/dev/nullb0", 2, 1)
+    assert '"iothread-vq-mapping":[{"iothread":"io1q0"},{"iothread":"io1q1"}]' in mapped[0]
+    extra, _ = bench_l2._qemu_args("virtio-blk", "/dev/nullb0", 1, 0)
     assert "aio=io_uring" in " ".join(extra) and "cache.direct=on" in " ".join(extra)
+
+
+def test_bench_backends_fit_in_one_qemu() -> None:
+    # One L2 boot holds every back end: no two may share an object, node,
+    # chardev id or PCI slot, and two block nodes on one file need
+    # locking=off or the second one's write lock is refused.
+    ids: list[str] = []
+    addrs: list[str] = []
+    for i, backend in enumerate(bench_l2.BACKENDS):
+        extra, devices = bench_l2._qemu_args(backend, "/dev/nullb0", 2, i)
+        text = " ".join(extra + devices)
+        ids += re.findall(r"(?:node-name|\bid)=([\w-]+)", text)
+        addrs += re.findall(r'addr"?[=:]"?(0x[0-9a-f]+)', text)
+        if "host_device" in text:
+            assert "locking=off" in text
+    assert len(ids) == len(set(ids)), ids
+    assert addrs == [f"0x{bench_l2.FIRST_SLOT + i:02x}" for i in range(len(bench_l2.BACKENDS))]
 
 
 def test_bench_table_ratios_are_vhost_blk_over_each() -> None:
@@ -382,10 +400,14 @@ def test_each_bench_step_gets_longer_than_the_guests_own_fio_timeout() -> None:
     # wait longer, so a slow fio shows as the guest's "L2: FAIL bench ..."
     # and not as a harness timeout.
     init = (Path(__file__).resolve().parents[2] / "l2-guest" / "init").read_text()
-    assert 'echo "L2: up $(cut' in init and 'echo "L2: bench start $rw $qd' in init
+    assert 'echo "L2: up $(cut' in init and 'echo "L2: bench start $slot $rw $qd' in init
     assert "timeout $((runtime * 10 + 120)) $FIO" in init
     for runtime in (1, 5, 30):
         step = bench_l2.allowance(f"L2: bench start randread 32 @{runtime}s", runtime)
         assert step is not None and step > runtime * 10 + 120
     assert bench_l2.allowance("L2: up 81.2 s, 6.1.0-41-amd64", 5) == 300.0
-    assert bench_l2.allowance("L2: bench randread 1 86 11000", 5) is None
+    assert bench_l2.allowance("L2: bench 04 randread 1 86 11000", 5) is None
+    # What the init prints for a result is what the harness parses.
+    assert 'echo "L2: bench $slot $rw $qd $(awk' in init
+    m = bench_l2.BENCH.search("L2: bench 07 randwrite 128 981.3 130000.5")
+    assert m is not None and m.groups() == ("07", "randwrite", "128", "981.3", "130000.5")

@@ -4,10 +4,12 @@ Run inside the project's VM (a kernel with KVM, see tests/guest/test_l2.py):
 
   python -m kseries.bench.l2 --out DIR [--runtime 5] [--queues 1]
 
-The L2 guest (``kseries l2 build``) boots once per back end and runs fio
-4 KiB randread and randwrite at iodepth 1, 32 and 128 on its virtio disk
-(l2-guest/init, mode "bench").  Every back end serves the same null_blk
-(memory_backed=0: the figures are the cost of the path):
+The L2 guest (``kseries l2 build``) boots once with one disk per back
+end and runs fio 4 KiB randread and randwrite at iodepth 1, 32 and 128
+(l2-guest/init, mode "bench"), each cell on every disk in turn, so a
+change in the host's speed during the run falls on all back ends alike.
+Every back end serves the same null_blk (memory_backed=0: the figures
+are the cost of the path):
 
 - virtio-blk: QEMU's userspace device, aio=io_uring, cache=none, an iothread;
 - virtio-blk vq-mapping: the same with iothread-vq-mapping, an iothread a queue;
@@ -24,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import json
 import os
 import re
@@ -40,7 +41,7 @@ from ..l2.image import outputs
 from ..qemu.build import binaries
 from .guest import SOCKET, null_blk, storage_daemon
 
-BENCH = re.compile(r"L2: bench (\S+) (\d+) ([\d.]+) ([\d.]+)")
+BENCH = re.compile(r"L2: bench ([0-9a-f]{2}) (\S+) (\d+) ([\d.]+) ([\d.]+)")
 BACKENDS = ("virtio-blk", "virtio-blk vq-mapping", "vhost-user-blk", "vhost-blk")
 
 
@@ -57,37 +58,47 @@ def _say(msg: str) -> None:
     print(f"[bench-l2 {time.monotonic():8.1f}] {msg}", flush=True)
 
 
-def _say_for(backend: str, msg: str) -> None:
-    _say(f"{backend}: {msg}")
+# The back ends' PCI slots in the L2 guest, which finds each disk by its
+# slot (l2-guest/init): the first back end at FIRST_SLOT, and so on.
+FIRST_SLOT = 4
 
 
-def _qemu_args(backend: str, dev: str, queues: int) -> tuple[list[str], list[str]]:
-    """(extra QEMU options, -device values) for one back end."""
-    blockdev = ["-blockdev", f"driver=host_device,node-name=d0,filename={dev},"
-                "cache.direct=on,aio=io_uring"]
+def _qemu_args(backend: str, dev: str, queues: int, i: int) -> tuple[list[str], list[str]]:
+    """(extra QEMU options, -device values) for back end number ``i``.
+
+    Every back end opens the same null_blk; the userspace ones with
+    locking=off, because two QEMU block nodes (and qemu-storage-daemon)
+    on one file would otherwise refuse each other's write locks.
+    """
+    addr = f"0x{FIRST_SLOT + i:02x}"
+    blockdev = ["-blockdev", f"driver=host_device,node-name=d{i},filename={dev},"
+                "cache.direct=on,aio=io_uring,locking=off"]
     if backend == "virtio-blk":
-        return ([*blockdev, "-object", "iothread,id=io0"],
-                [f"virtio-blk-pci,drive=d0,iothread=io0,num-queues={queues}"])
+        return ([*blockdev, "-object", f"iothread,id=io{i}"],
+                [f"virtio-blk-pci,drive=d{i},iothread=io{i},num-queues={queues},addr={addr}"])
     if backend == "virtio-blk vq-mapping":
-        threads = [f"io{i}" for i in range(queues)]
+        threads = [f"io{i}q{q}" for q in range(queues)]
         extra = list(blockdev)
         for t in threads:
             extra += ["-object", f"iothread,id={t}"]
         mapping = ",".join(f'{{"iothread":"{t}"}}' for t in threads)
-        return (extra, [f'{{"driver":"virtio-blk-pci","drive":"d0","num-queues":{queues},'
-                        f'"iothread-vq-mapping":[{mapping}]}}'])
+        return (extra, [f'{{"driver":"virtio-blk-pci","drive":"d{i}","num-queues":{queues},'
+                        f'"iothread-vq-mapping":[{mapping}],"addr":"{addr}"}}'])
     if backend == "vhost-user-blk":
+        # vhost-user needs all guest memory shareable: the other back ends
+        # then run on the same memfd memory.
         return (["-object", "memory-backend-memfd,id=mem,size=512M,share=on",
-                 "-machine", "memory-backend=mem", "-chardev", f"socket,id=c0,path={SOCKET}"],
-                [f"vhost-user-blk-pci,chardev=c0,num-queues={queues}"])
-    return ([], [f"vhost-blk-pci,path={dev},num-queues={queues},worker-per-virtqueue=on"])
+                 "-machine", "memory-backend=mem", "-chardev", f"socket,id=c{i},path={SOCKET}"],
+                [f"vhost-user-blk-pci,chardev=c{i},num-queues={queues},addr={addr}"])
+    return ([], [f"vhost-blk-pci,path={dev},num-queues={queues},worker-per-virtqueue=on,"
+                 f"addr={addr}"])
 
 
 def allowance(line: str, runtime: int) -> float | None:
     """Seconds the L2 guest gets, from this console line, to print the
     next step's line; None when the line starts no step."""
     if "L2: up " in line:
-        # Find the disk and read its reboot-marker block.
+        # Find the disks and read the first one's reboot-marker block.
         return 300.0
     if "L2: bench start " in line:
         # The guest's init gives fio timeout(1) of runtime * 10 + 120 s.
@@ -95,41 +106,52 @@ def allowance(line: str, runtime: int) -> float | None:
     return None
 
 
-def run_backend(img: guest.Images, qsd: Path, backend: str, dev: str, queues: int,
-                runtime: int, iodepths: list[int]) -> list[Point]:
-    extra, devices = _qemu_args(backend, dev, queues)
-    append = (f"l2.mode=bench l2.dev=vda l2.runtime={runtime} l2.numjobs={queues} "
-              f"l2.iodepths={','.join(map(str, iodepths))} l2.rws=randread,randwrite")
+def run_all(img: guest.Images, qsd: Path, backends: list[str], dev: str, queues: int,
+            runtime: int, iodepths: list[int], points: list[Point]) -> None:
+    """One L2 boot with every back end's disk; fio on each in turn for
+    each pattern and iodepth, so drift in the host's speed during the
+    run falls on every back end alike.  Appends to ``points`` as results
+    come, so a reset keeps what was measured before it."""
+    extra: list[str] = []
+    devices: list[str] = []
+    for i, backend in enumerate(backends):
+        e, d = _qemu_args(backend, dev, queues, i)
+        extra += e
+        devices += d
+    slots = {f"{FIRST_SLOT + i:02x}": b for i, b in enumerate(backends)}
+    append = (f"l2.mode=bench l2.slots={','.join(slots)} l2.runtime={runtime} "
+              f"l2.numjobs={queues} l2.iodepths={','.join(map(str, iodepths))} "
+              "l2.rws=randread,randwrite")
     # One vCPU a queue: fewer L2 vCPUs, fewer of the resets nested SVM on
     # TCG has (Documentation/l2-guests.md).
     cmd = guest.command(img, append, devices, cpus=queues, extra=extra)
-    points: list[Point] = []
+    before = len(points)
     with contextlib.ExitStack() as stack:
-        if backend == "vhost-user-blk":
+        if "vhost-user-blk" in backends:
             stack.enter_context(storage_daemon(dev, queues, str(qsd)))
         run = stack.enter_context(guest.start(cmd))
         # A deadline over the whole run would have to allow the slowest
         # boot plus every fio run; one a step catches a stall sooner.
         deadline = time.monotonic() + guest.BOOT_ALLOWANCE
-        stack.callback(run.save, f"bench-{backend.replace(' ', '-')}")
+        stack.callback(run.save, "bench")
         while (line := run.next_line(deadline)) is not None:
             if (step := allowance(line, runtime)) is not None:
                 deadline = time.monotonic() + step
             if m := BENCH.search(line):
-                rw, qd, iops, lat = m.groups()
+                slot, rw, qd, iops, lat = m.groups()
+                backend = slots.get(slot, f"slot {slot}")
                 points.append(Point(backend, rw, int(qd), float(iops), float(lat)))
                 _say(f"{backend}: {rw} iodepth {qd}: {float(iops):,.0f} IOPS")
-            elif "L2: FAIL" in line or "L2: done" in line:
-                _say(f"{backend}: {line.strip()}")
+            elif "L2: FAIL" in line or "L2: done" in line or "L2: up " in line:
+                _say(line.strip())
         rc = run.proc.wait(timeout=60)
         if rc != 0:
-            _say(f"{backend}: QEMU exited {rc}\n{run.tail(20)}")
-        elif not any("L2: done" in line for line in run.console):
+            raise RuntimeError(f"QEMU exited {rc}\n{run.tail(20)}")
+        if not any("L2: done" in line for line in run.console):
             # A reset (QEMU exits on it with -no-reboot) in the middle of the runs.
-            raise guest.GuestReset(f"the L2 guest reset after {len(points)} fio runs, "
-                                   f"{time.monotonic() - run.started:.0f} s after QEMU "
+            raise guest.GuestReset(f"the L2 guest reset after {len(points) - before} fio "
+                                   f"runs, {time.monotonic() - run.started:.0f} s after QEMU "
                                    f"started\n{run.tail(10)}")
-    return points
 
 
 def table(points: list[Point]) -> str:
@@ -181,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--iodepths", default="1,32,128")
     ap.add_argument("--backends", default=",".join(BACKENDS))
     ap.add_argument("--attempts", type=int, default=3,
-                    help="boots per back end while the L2 guest resets (nested SVM on TCG)")
+                    help="boots while the L2 guest resets (nested SVM on TCG)")
     args = ap.parse_args(argv)
     if not os.path.exists("/dev/kvm"):
         print("bench-l2: no /dev/kvm: boot a kernel built with `kseries build --kvm`",
@@ -207,16 +229,23 @@ def main(argv: list[str] | None = None) -> int:
     points: list[Point] = []
     with guest.static_keys_held(), null_blk(4096, max(2, args.queues)) as dev:
         _say(f"null_blk {dev}; back ends: {', '.join(backends)}")
-        for backend in backends:
-            t0 = time.monotonic()
-            try:
-                once = functools.partial(run_backend, img, bins["qemu-storage-daemon"],
-                                         backend, dev, args.queues, args.runtime, iodepths)
-                points += guest.retry_on_reset(once, functools.partial(_say_for, backend),
-                                               attempts=args.attempts)
-            except (RuntimeError, AssertionError) as exc:
-                _say(f"{backend}: FAILED: {str(exc)[-500:]}")
-            _say(f"{backend}: {time.monotonic() - t0:.0f} s")
+        t0 = time.monotonic()
+        try:
+            # A reset measures the cells again from the start, on a new boot.
+            def once() -> None:
+                points.clear()
+                run_all(img, bins["qemu-storage-daemon"], backends, dev, args.queues,
+                        args.runtime, iodepths, points)
+
+            guest.retry_on_reset(once, _say, attempts=args.attempts)
+        except (RuntimeError, AssertionError) as exc:
+            lines = str(exc).splitlines()
+            _say(f"FAILED: {lines[0] if lines else exc}")
+            # The whole report (the L2 console's tail, QEMU's virtqueues
+            # and vCPUs, its threads in L1) goes to a file and the console.
+            (args.out / "failure.txt").write_text(f"{exc}\n")
+            print(exc, flush=True)
+        _say(f"{time.monotonic() - t0:.0f} s")
     text = table(points)
     print(text)
     (args.out / "table.md").write_text(text)
