@@ -524,6 +524,27 @@ def test_run_timeout_reports_the_vcpus_and_asks_for_sysrq(
         res.raise_for_failure()
 
 
+# The VM ends in the middle of the command, as QEMU does with -no-reboot
+# when the guest resets: no end marker, no panic, QEMU exits 0.
+ENDS_EARLY = """\
+cat "$here/prelude.log"
+sh -c "$script" &
+sleep 2
+kill -9 $!
+exit 0
+"""
+
+
+def test_run_a_vm_that_ends_under_the_command_says_so(tmp_path: Path) -> None:
+    res, _ = run(tmp_path, "echo 'fio: cell 17'; sleep 60", body=ENDS_EARLY)
+    assert res.returncode is None and not res.timed_out and res.attempts == 1
+    with pytest.raises(KseriesError) as err:
+        res.raise_for_failure()
+    assert err.value.message.startswith(
+        "the guest ended before `echo 'fio: cell 17'; sleep 60` finished (QEMU exited 0,")
+    assert err.value.message.endswith("ends it so): fio: cell 17")
+
+
 def test_run_without_kernel_image(tmp_path: Path) -> None:
     progress, _ = quiet_progress()
     with pytest.raises(UsageError) as err:

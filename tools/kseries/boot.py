@@ -50,6 +50,8 @@ class BootResult:
     retry_reason: str = ""
     timed_out: bool = False
     notes: list[str] = field(default_factory=list)
+    # virtme-ng's exit status (QEMU's, passed on).
+    vng_exit: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -66,6 +68,14 @@ class BootResult:
             raise KseriesError(f"the guest did not finish `{self.command}` in time",
                                f"console log: {self.console_log}"
                                + "".join(f"\n{n}" for n in self.notes))
+        if self.returncode is None:
+            # No end marker and no timeout: the VM ended under the command.
+            tail = " | ".join(self.output.strip().splitlines()[-3:])
+            raise KseriesError(
+                f"the guest ended before `{self.command}` finished (QEMU exited "
+                f"{self.vng_exit}, no kernel panic or splat on the console; QEMU runs with "
+                f"-no-reboot, so a reset or triple fault ends it so): {tail}",
+                f"console log: {self.console_log}")
         if self.returncode != 0:
             tail = " | ".join(self.output.strip().splitlines()[-3:])
             raise KseriesError(f"`{self.command}` exited {self.returncode} in the guest: {tail}",
@@ -400,7 +410,7 @@ def _run(spec: GuestSpec, command: str, console_log: Path, progress: Progress,
                         console_log=console_log, splats=splats,
                         seconds=time.monotonic() - t0, kvm=kvm, attempts=attempts,
                         retry_reason=reason, timed_out=timed_out,
-                        notes=[note] if note else [])
+                        notes=[note] if note else [], vng_exit=vng_rc)
     progress.say(f"boot: exit {rc}, {len(result.splats)} splats, {result.seconds:.0f}s"
                  + (f", retried once ({reason})" if attempts > 1 else ""))
     return result
