@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
 import subprocess
@@ -411,3 +412,13 @@ def test_each_bench_step_gets_longer_than_the_guests_own_fio_timeout() -> None:
     assert 'echo "L2: bench $slot $rw $qd $(awk' in init
     m = bench_l2.BENCH.search("L2: bench 07 randwrite 128 981.3 130000.5")
     assert m is not None and m.groups() == ("07", "randwrite", "128", "981.3", "130000.5")
+
+
+def test_bench_results_are_saved_as_they_come(tmp_path: Path) -> None:
+    points = [bench_l2.Point("vhost-blk", "randread", 1, 18.0, 55000.0)]
+    text = bench_l2.save(tmp_path, 1, 5, points)
+    assert (tmp_path / "table.md").read_text() == text
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved == {"queues": 1, "runtime": 5, "points": [
+        {"backend": "vhost-blk", "rw": "randread", "iodepth": 1, "iops": 18.0,
+         "lat_us": 55000.0}]}

@@ -31,6 +31,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -107,11 +108,11 @@ def allowance(line: str, runtime: int) -> float | None:
 
 
 def run_all(img: guest.Images, qsd: Path, backends: list[str], dev: str, queues: int,
-            runtime: int, iodepths: list[int], points: list[Point]) -> None:
+            runtime: int, iodepths: list[int], record: Callable[[Point], None]) -> None:
     """One L2 boot with every back end's disk; fio on each in turn for
     each pattern and iodepth, so drift in the host's speed during the
-    run falls on every back end alike.  Appends to ``points`` as results
-    come, so a reset keeps what was measured before it."""
+    run falls on every back end alike.  Each result goes to record() as
+    it comes."""
     extra: list[str] = []
     devices: list[str] = []
     for i, backend in enumerate(backends):
@@ -125,7 +126,7 @@ def run_all(img: guest.Images, qsd: Path, backends: list[str], dev: str, queues:
     # One vCPU a queue: fewer L2 vCPUs, fewer of the resets nested SVM on
     # TCG has (Documentation/l2-guests.md).
     cmd = guest.command(img, append, devices, cpus=queues, extra=extra)
-    before = len(points)
+    found = 0
     with contextlib.ExitStack() as stack:
         if "vhost-user-blk" in backends:
             stack.enter_context(storage_daemon(dev, queues, str(qsd)))
@@ -140,7 +141,8 @@ def run_all(img: guest.Images, qsd: Path, backends: list[str], dev: str, queues:
             if m := BENCH.search(line):
                 slot, rw, qd, iops, lat = m.groups()
                 backend = slots.get(slot, f"slot {slot}")
-                points.append(Point(backend, rw, int(qd), float(iops), float(lat)))
+                record(Point(backend, rw, int(qd), float(iops), float(lat)))
+                found += 1
                 _say(f"{backend}: {rw} iodepth {qd}: {float(iops):,.0f} IOPS")
             elif "L2: FAIL" in line or "L2: done" in line or "L2: up " in line:
                 _say(line.strip())
@@ -149,7 +151,7 @@ def run_all(img: guest.Images, qsd: Path, backends: list[str], dev: str, queues:
             raise RuntimeError(f"QEMU exited {rc}\n{run.tail(20)}")
         if not any("L2: done" in line for line in run.console):
             # A reset (QEMU exits on it with -no-reboot) in the middle of the runs.
-            raise guest.GuestReset(f"the L2 guest reset after {len(points) - before} fio "
+            raise guest.GuestReset(f"the L2 guest reset after {found} fio "
                                    f"runs, {time.monotonic() - run.started:.0f} s after QEMU "
                                    f"started\n{run.tail(10)}")
 
@@ -227,6 +229,13 @@ def main(argv: list[str] | None = None) -> int:
     iodepths = [int(x) for x in args.iodepths.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
     points: list[Point] = []
+
+    def record(point: Point) -> None:
+        # Written at every result: a VM that dies (L1 under nested SVM on
+        # TCG has reset mid-run) keeps what was measured.
+        points.append(point)
+        save(args.out, args.queues, args.runtime, points)
+
     with guest.static_keys_held(), null_blk(4096, max(2, args.queues)) as dev:
         _say(f"null_blk {dev}; back ends: {', '.join(backends)}")
         t0 = time.monotonic()
@@ -235,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             def once() -> None:
                 points.clear()
                 run_all(img, bins["qemu-storage-daemon"], backends, dev, args.queues,
-                        args.runtime, iodepths, points)
+                        args.runtime, iodepths, record)
 
             guest.retry_on_reset(once, _say, attempts=args.attempts)
         except (RuntimeError, AssertionError) as exc:
@@ -246,17 +255,21 @@ def main(argv: list[str] | None = None) -> int:
             (args.out / "failure.txt").write_text(f"{exc}\n")
             print(exc, flush=True)
         _say(f"{time.monotonic() - t0:.0f} s")
-    text = table(points)
-    print(text)
-    (args.out / "table.md").write_text(text)
-    (args.out / "results.json").write_text(json.dumps(
-        {"queues": args.queues, "runtime": args.runtime,
-         "points": [asdict(p) for p in points]}, indent=1) + "\n")
+    print(save(args.out, args.queues, args.runtime, points))
     if plot(points, args.out / "plot.png"):
         _say(f"plot: {args.out / 'plot.png'}")
     expected = len(backends) * len(iodepths) * 2
     return 0 if len(points) == expected else 1
 
+
+def save(out: Path, queues: int, runtime: int, points: list[Point]) -> str:
+    """table.md and results.json in ``out``; the table's text."""
+    text = table(points)
+    (out / "table.md").write_text(text)
+    (out / "results.json").write_text(json.dumps(
+        {"queues": queues, "runtime": runtime, "points": [asdict(p) for p in points]},
+        indent=1) + "\n")
+    return text
 
 if __name__ == "__main__":
     sys.exit(main())
