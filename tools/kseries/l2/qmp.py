@@ -6,9 +6,10 @@ device holds them (the back end or the completion path), or the device
 completed them and the guest did not notice (a lost interrupt).  The
 rings in the guest's memory tell which: QEMU reads them for us through
 its QMP commands x-query-virtio-queue-element (the guest's avail and
-used indexes) and x-query-virtio-queue-status (what the device took,
-from VHOST_GET_VRING_BASE for a vhost device).  The vCPUs' RIP, halt
-state and local APIC (IRR, ISR) say whether the guest waits for an
+used indexes) and, for a userspace device, x-query-virtio-queue-status
+(what it took and the last used index it signalled; for a vhost device
+QEMU 10.0 cannot say, see _queue()).  The vCPUs' instruction pointers,
+halt state and local APIC (IRR, ISR) say whether the guest waits for an
 interrupt that is pending but not delivered.
 
 Everything here is best effort: a QEMU whose main loop is stuck does not
@@ -38,7 +39,10 @@ class Queue:
 
     def verdict(self) -> str:
         if self.taken is None:
-            return "the device's position is unknown"
+            if self.avail == self.used:
+                return "all completed: if the guest still waits, it missed the interrupt"
+            return (f"{(self.avail - self.used) & 0xFFFF} not completed "
+                    "(whether the device took them is unknown)")
         waiting = (self.avail - self.taken) & 0xFFFF
         held = (self.taken - self.used) & 0xFFFF
         if waiting:
@@ -57,12 +61,29 @@ def describe(vq: int, q: Queue) -> str:
             f"{q.verdict()}")
 
 
-async def _queue(client: QMPClient, path: str, vq: int) -> Queue:
+async def _queue(client: QMPClient, path: str, vq: int, vhost: bool) -> Queue:
     element = await qmp.ask(client, "x-query-virtio-queue-element", path=path, queue=vq)
+    if vhost:
+        # QEMU 10.0's x-query-virtio-queue-status reports, for a started
+        # vhost device, vhost_get_vring_base()'s return value (0 on
+        # success) as last-avail-idx, not the index VHOST_GET_VRING_BASE
+        # returned; and QEMU's own copy is not kept while vhost runs.
+        return Queue(avail=element["avail"]["idx"], taken=None, used=element["used"]["idx"])
     status = await qmp.ask(client, "x-query-virtio-queue-status", path=path, queue=vq)
     signalled = status["signalled-used"] if status.get("signalled-used-valid") else None
     return Queue(avail=element["avail"]["idx"], taken=status.get("last-avail-idx"),
                  used=element["used"]["idx"], signalled=signalled)
+
+
+async def _device(client: QMPClient, path: str) -> str:
+    """"TYPE at PCI slot NN" for a virtio device's QOM path."""
+    proxy = path.removesuffix("/virtio-backend")
+    kind = await qmp.ask(client, "qom-get", path=proxy, property="type")
+    try:
+        devfn = await qmp.ask(client, "qom-get", path=proxy, property="addr")
+    except Exception:  # not a PCI device
+        return str(kind)
+    return f"{kind} at PCI slot {int(devfn) >> 3:02x}"
 
 
 async def _virtio(client: QMPClient) -> list[str]:
@@ -72,13 +93,14 @@ async def _virtio(client: QMPClient) -> list[str]:
         # "VIRTIO_CONFIG_S_DRIVER_OK: Driver setup and ready" -> "DRIVER_OK"
         states = [s.split(":")[0].removeprefix("VIRTIO_CONFIG_S_")
                   for s in status["status"]["statuses"]]
-        out.append(f"{dev['name']} ({dev['path']}): status {','.join(states) or '0'}, "
-                   f"isr {status['isr']:#x}, vhost started {status['vhost-started']}")
+        vhost = bool(status["vhost-started"])
+        out.append(f"{await _device(client, dev['path'])} ({dev['path']}): status "
+                   f"{','.join(states) or '0'}, isr {status['isr']:#x}, vhost started {vhost}")
         if "DRIVER_OK" not in states:
             continue
         for vq in range(status["num-vqs"]):
             try:
-                out.append(describe(vq, await _queue(client, dev["path"], vq)))
+                out.append(describe(vq, await _queue(client, dev["path"], vq, vhost)))
             except Exception as exc:  # a report, not a check
                 out.append(f"  queue {vq}: {exc}")
     return out
