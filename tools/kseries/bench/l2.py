@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             print(exc, flush=True)
         _say(f"{time.monotonic() - t0:.0f} s")
     print(save(args.out, args.queues, args.runtime, points))
-    if plot(points, args.out / "plot.png"):
+    if points and plot(points, args.out / "plot.png"):
         _say(f"plot: {args.out / 'plot.png'}")
     expected = len(backends) * len(iodepths) * 2
     return 0 if len(points) == expected else 1
