@@ -64,6 +64,11 @@ def _say(msg: str) -> None:
 FIRST_SLOT = 4
 
 
+def _slot(i: int) -> str:
+    """Back end number ``i``'s PCI slot, two hex digits."""
+    return f"{FIRST_SLOT + i:02x}"
+
+
 def _qemu_args(backend: str, dev: str, queues: int, i: int) -> tuple[list[str], list[str]]:
     """(extra QEMU options, -device values) for back end number ``i``.
 
@@ -71,7 +76,7 @@ def _qemu_args(backend: str, dev: str, queues: int, i: int) -> tuple[list[str], 
     locking=off, because two QEMU block nodes (and qemu-storage-daemon)
     on one file would otherwise refuse each other's write locks.
     """
-    addr = f"0x{FIRST_SLOT + i:02x}"
+    addr = f"0x{_slot(i)}"
     blockdev = ["-blockdev", f"driver=host_device,node-name=d{i},filename={dev},"
                 "cache.direct=on,aio=io_uring,locking=off"]
     if backend == "virtio-blk":
@@ -119,7 +124,7 @@ def run_all(img: guest.Images, qsd: Path, backends: list[str], dev: str, queues:
         e, d = _qemu_args(backend, dev, queues, i)
         extra += e
         devices += d
-    slots = {f"{FIRST_SLOT + i:02x}": b for i, b in enumerate(backends)}
+    slots = {_slot(i): b for i, b in enumerate(backends)}
     append = (f"l2.mode=bench l2.slots={','.join(slots)} l2.runtime={runtime} "
               f"l2.numjobs={queues} l2.iodepths={','.join(map(str, iodepths))} "
               "l2.rws=randread,randwrite")
@@ -196,6 +201,16 @@ def plot(points: list[Point], dest: Path) -> bool:
     return True
 
 
+def save(out: Path, queues: int, runtime: int, points: list[Point]) -> str:
+    """table.md and results.json in ``out``; the table's text."""
+    text = table(points)
+    (out / "table.md").write_text(text)
+    (out / "results.json").write_text(json.dumps(
+        {"queues": queues, "runtime": runtime, "points": [asdict(p) for p in points]},
+        indent=1) + "\n")
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m kseries.bench.l2", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -261,15 +276,6 @@ def main(argv: list[str] | None = None) -> int:
     expected = len(backends) * len(iodepths) * 2
     return 0 if len(points) == expected else 1
 
-
-def save(out: Path, queues: int, runtime: int, points: list[Point]) -> str:
-    """table.md and results.json in ``out``; the table's text."""
-    text = table(points)
-    (out / "table.md").write_text(text)
-    (out / "results.json").write_text(json.dumps(
-        {"queues": queues, "runtime": runtime, "points": [asdict(p) for p in points]},
-        indent=1) + "\n")
-    return text
 
 if __name__ == "__main__":
     sys.exit(main())

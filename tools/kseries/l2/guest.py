@@ -165,7 +165,7 @@ class L2Run:
     """One QEMU process and what its L2 guest printed."""
 
     proc: subprocess.Popen[str]
-    qmp_socket: str | None = None
+    qmp_socket: str  # for state()
     lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
     console: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
@@ -201,8 +201,6 @@ class L2Run:
 
     def state(self) -> str:
         """QEMU's view of the virtqueues and vCPUs (kseries.l2.qmp)."""
-        if self.qmp_socket is None:
-            return "(no QMP socket)"
         return f"QEMU's virtqueues and vCPUs:\n{qmp.report(self.qmp_socket)}"
 
     def reached_init(self) -> bool:
@@ -248,23 +246,22 @@ def start(cmd: list[str]) -> Iterator[L2Run]:
     """QEMU running ``cmd`` with a QMP socket for the timeout report; killed
     on the way out if still running, and its vhost workers must be gone
     within 30 s of its exit."""
-    tmp = tempfile.TemporaryDirectory(prefix="kseries-l2-")
-    sock = os.path.join(tmp.name, "qmp")
-    proc = subprocess.Popen([*cmd, *qmp.option(sock)], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            errors="replace")
-    run = L2Run(proc, sock)
-    threading.Thread(target=run.read, daemon=True).start()
-    try:
-        yield run
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=60)
-        deadline = time.monotonic() + 30
-        while vhost_workers(proc.pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        tmp.cleanup()
-        left = vhost_workers(proc.pid)
-        if left:
-            raise AssertionError(f"vhost workers {left} of QEMU {proc.pid} outlive it")
+    with tempfile.TemporaryDirectory(prefix="kseries-l2-") as tmp:
+        sock = os.path.join(tmp, "qmp")
+        proc = subprocess.Popen([*cmd, *qmp.option(sock)], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                errors="replace")
+        run = L2Run(proc, sock)
+        threading.Thread(target=run.read, daemon=True).start()
+        try:
+            yield run
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=60)
+            deadline = time.monotonic() + 30
+            while vhost_workers(proc.pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            left = vhost_workers(proc.pid)
+            if left:
+                raise AssertionError(f"vhost workers {left} of QEMU {proc.pid} outlive it")

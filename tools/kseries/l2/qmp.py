@@ -39,15 +39,12 @@ class Queue:
 
     def verdict(self) -> str:
         if self.taken is None:
-            if self.avail == self.used:
-                return "all completed: if the guest still waits, it missed the interrupt"
-            return (f"{(self.avail - self.used) & 0xFFFF} not completed "
-                    "(whether the device took them is unknown)")
-        waiting = (self.avail - self.taken) & 0xFFFF
-        held = (self.taken - self.used) & 0xFFFF
-        if waiting:
+            if self.avail != self.used:
+                return (f"{(self.avail - self.used) & 0xFFFF} not completed "
+                        "(whether the device took them is unknown)")
+        elif waiting := (self.avail - self.taken) & 0xFFFF:
             return f"{waiting} made available but not taken by the device (a kick not seen?)"
-        if held:
+        elif held := (self.taken - self.used) & 0xFFFF:
             return f"{held} taken by the device and not completed (back end or completion)"
         if self.signalled is not None and self.signalled != self.used:
             return "all completed, the last completions not signalled (an interrupt not sent)"
